@@ -1,0 +1,458 @@
+"""The async key/value Store contract every backend implements.
+
+A backend implements a few protected primitives (``_get``, ``_set``, ``_delete``,
+``_list_prefix`` and, where it has native batches, ``_get_batch`` / ``_set_batch`` /
+``_delete_batch``). The public methods here add what every store must do the same way:
+key validation, read-only enforcement, ONE concurrency budget per store, retries with
+exponential backoff and jitter, and error wrapping that names store and key.
+
+Semantics fixed here:
+
+* a missing key is a value (``None`` / absent from a dict), never an exception;
+* a transport failure is an exception (:class:`~azarr.errors.StoreError`), never a
+  missing key;
+* ``get_range(key, start, end)`` uses Python slice semantics on the stored bytes
+  (``end`` exclusive, ``None`` = to the end, past-the-end is truncated);
+* a store pickles as its configuration (``_config()``), never as a live connection.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import random
+import time
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self, TypeVar
+
+from azarr.errors import (
+    AzarrError,
+    InvalidKeyError,
+    ReadOnlyError,
+    StoreError,
+    TransientStoreError,
+)
+
+T = TypeVar("T")
+
+BytesLike = bytes | bytearray | memoryview
+
+#: Default number of requests a store keeps in flight. Object stores answer each
+#: request in ~100 ms; the peers' default of 10 is latency-bound, so azarr starts higher.
+DEFAULT_CONCURRENCY = 64
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a store retries transient failures (throttling, 5xx, resets, timeouts).
+
+    Delays grow exponentially from ``base_delay`` up to ``max_delay`` with full jitter;
+    a request is given up after ``attempts`` tries or ``total_timeout`` seconds.
+    """
+
+    attempts: int = 6
+    base_delay: float = 0.05
+    max_delay: float = 2.0
+    total_timeout: float = 60.0
+
+    def delay(self, attempt: int) -> float:
+        """Return the sleep before retry number ``attempt`` (1-based), with full jitter."""
+        cap = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return random.uniform(0, cap)
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+class ConcurrencyLimiter:
+    """A per-store bound on requests in flight, shared by every caller of the store.
+
+    asyncio primitives belong to one event loop, and a store may be used from several
+    (azarr's sync-shim loop and a user's loop), so one semaphore is kept per loop; each
+    loop gets the full budget. ``in_flight`` and ``max_in_flight`` are observable so
+    tests and benchmarks can check the bound.
+    """
+
+    def __init__(self, limit: int) -> None:
+        if int(limit) < 1:
+            raise StoreError(f"concurrency must be >= 1, got {limit!r}")
+        self.limit = int(limit)
+        self._sems: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def _sem(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        sem = self._sems.get(loop)
+        if sem is None:
+            sem = self._sems[loop] = asyncio.Semaphore(self.limit)
+        return sem
+
+    async def __aenter__(self) -> None:
+        await self._sem().acquire()
+        self.in_flight += 1
+        if self.in_flight > self.max_in_flight:
+            self.max_in_flight = self.in_flight
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.in_flight -= 1
+        self._sem().release()
+
+
+def validate_key(key: str) -> str:
+    """Check that ``key`` is a well-formed relative store key and return it.
+
+    Rejects non-strings, empty keys, NUL bytes, absolute keys, backslashes and ``.`` /
+    ``..`` / empty path segments, so no key can escape a store's root.
+    """
+    if not isinstance(key, str):
+        raise InvalidKeyError(f"store keys must be str, got {type(key).__name__}: {key!r}")
+    if not key:
+        raise InvalidKeyError("store key is empty")
+    if "\x00" in key:
+        raise InvalidKeyError(f"store key contains a NUL byte: {key!r}")
+    if key.startswith("/") or "\\" in key or (len(key) > 1 and key[1] == ":"):
+        raise InvalidKeyError(f"store key must be relative (no leading '/', '\\' or drive): {key!r}")
+    for part in key.split("/"):
+        if part in ("", ".", ".."):
+            raise InvalidKeyError(f"store key has an empty, '.' or '..' segment: {key!r}")
+    return key
+
+
+def validate_prefix(prefix: str) -> str:
+    """Check a listing prefix: ``""`` or a key-like string (a trailing ``/`` is allowed)."""
+    if not isinstance(prefix, str):
+        raise InvalidKeyError(f"prefix must be str, got {type(prefix).__name__}")
+    if prefix:
+        validate_key(prefix[:-1] if prefix.endswith("/") else prefix)
+    return prefix
+
+
+def _to_bytes(key: str, value: object) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    try:
+        return memoryview(value).tobytes()  # type: ignore[arg-type]
+    except TypeError:
+        raise StoreError(
+            f"value for key {key!r} must be bytes-like, got {type(value).__name__}", key=key
+        ) from None
+
+
+def _rebuild(cls: type[Store], config: dict[str, Any]) -> Store:
+    return cls(**config)
+
+
+class Store(abc.ABC):
+    """Abstract async key/value store.
+
+    Subclasses implement the protected primitives; callers use the public methods.
+    Every store takes ``read_only``, ``concurrency`` (max requests in flight, shared by
+    all arrays using the store) and ``retry`` (a :class:`RetryPolicy`).
+    """
+
+    #: capability flags
+    supports_writes: ClassVar[bool] = True
+    supports_deletes: ClassVar[bool] = True
+    supports_listing: ClassVar[bool] = True
+    supports_partial_reads: ClassVar[bool] = True
+    #: keys per native batch call (used only when the backend overrides a ``_*_batch``)
+    batch_size: ClassVar[int] = 1000
+    #: the URL scheme(s) the store answers to, for ``from_url``
+    url_schemes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        *,
+        read_only: bool = False,
+        concurrency: int | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.read_only = bool(read_only)
+        self.concurrency = int(concurrency) if concurrency is not None else self.default_concurrency()
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.limiter = ConcurrencyLimiter(self.concurrency)
+        self._closed = False
+
+    # --- configuration / pickling -----------------------------------------------------
+
+    @classmethod
+    def default_concurrency(cls) -> int:
+        """Return the concurrency used when none is given (backends may override)."""
+        return DEFAULT_CONCURRENCY
+
+    def _base_config(self) -> dict[str, Any]:
+        return {"read_only": self.read_only, "concurrency": self.concurrency, "retry": self.retry}
+
+    @abc.abstractmethod
+    def _config(self) -> dict[str, Any]:
+        """Return constructor keyword arguments that recreate this store (no live clients)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self._config()))
+
+    def with_read_only(self, read_only: bool = True) -> Self:
+        """Return a new store on the same location with the given read-only flag."""
+        config = self._config()
+        config["read_only"] = read_only
+        return type(self)(**config)
+
+    @property
+    def name(self) -> str:
+        """A short description of the store for messages (never contains credentials)."""
+        return repr(self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Store:
+        """Open a store of this class from a URL (backends that take URLs override it)."""
+        raise AzarrError(f"{cls.__name__} cannot be opened from a URL ({url!r})")
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Release clients and connections; the store can be reopened lazily afterwards."""
+        self._closed = True
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- the engine: limiter + retries + error wrapping -------------------------------
+
+    def _is_retryable(self, exc: BaseException) -> bool:
+        """Return whether ``exc`` is a transient failure worth retrying."""
+        return isinstance(exc, (TransientStoreError, ConnectionError, TimeoutError))
+
+    def _check_writable(self, key: str | None = None) -> None:
+        if self.read_only:
+            raise ReadOnlyError(
+                f"{self.name} is read-only; cannot modify key {key!r}", store=self.name, key=key
+            )
+
+    async def _call(self, op: str, key: str | None, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run one backend request under the store's limiter, with retries.
+
+        Every backend round trip goes through here, so the concurrency budget and the
+        retry policy are enforced in exactly one place.
+        """
+        policy = self.retry
+        deadline = time.monotonic() + policy.total_timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self.limiter:
+                    return await fn()
+            except AzarrError as exc:
+                if not (isinstance(exc, TransientStoreError) and self._can_retry(attempt, deadline)):
+                    if isinstance(exc, TransientStoreError):
+                        raise self._failure(op, key, exc, attempt) from exc
+                    raise
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # backend / transport failure
+                if not (self._is_retryable(exc) and self._can_retry(attempt, deadline)):
+                    raise self._failure(op, key, exc, attempt) from exc
+            await asyncio.sleep(min(policy.delay(attempt), max(0.0, deadline - time.monotonic())))
+
+    def _can_retry(self, attempt: int, deadline: float) -> bool:
+        return attempt < self.retry.attempts and time.monotonic() < deadline
+
+    def _failure(self, op: str, key: str | None, exc: BaseException, attempts: int) -> StoreError:
+        what = f"{op} {key!r}" if key is not None else op
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return StoreError(f"{self.name}: {what} failed{tries}: {cause}", store=self.name, key=key)
+
+    # --- primitives backends implement ------------------------------------------------
+
+    @abc.abstractmethod
+    async def _get(self, key: str) -> bytes | None:
+        """Return the value of ``key`` or ``None`` if it does not exist."""
+
+    async def _get_range(self, key: str, start: int, end: int | None) -> bytes | None:
+        """Return ``value[start:end]`` (non-negative ``start``); default: fetch and slice."""
+        value = await self._get(key)
+        return None if value is None else value[start:end]
+
+    @abc.abstractmethod
+    async def _set(self, key: str, value: bytes) -> None:
+        """Store ``value`` under ``key``, replacing any previous value, atomically."""
+
+    @abc.abstractmethod
+    async def _delete(self, key: str) -> None:
+        """Remove ``key``; a missing key is not an error."""
+
+    async def _exists(self, key: str) -> bool:
+        return (await self._get(key)) is not None
+
+    @abc.abstractmethod
+    def _list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        """Yield every key that starts with ``prefix`` (full keys, any order)."""
+
+    # Native batch primitives: ``None`` means "not implemented, use per-key calls".
+    _get_batch: Callable[[list[str]], Awaitable[dict[str, bytes]]] | None = None
+    _set_batch: Callable[[dict[str, bytes]], Awaitable[None]] | None = None
+    _delete_batch: Callable[[list[str]], Awaitable[None]] | None = None
+
+    # --- public API ---------------------------------------------------------------------
+
+    async def get(self, key: str) -> bytes | None:
+        """Return the value stored under ``key``, or ``None`` if it does not exist."""
+        validate_key(key)
+        return await self._call("get", key, lambda: self._get(key))
+
+    async def get_range(self, key: str, start: int, end: int | None = None) -> bytes | None:
+        """Return bytes ``[start, end)`` of ``key`` (``None`` end = to the end).
+
+        Past-the-end ranges are truncated (possibly to ``b""``); a missing key is ``None``.
+        ``start`` must be >= 0; a negative ``start`` with ``end=None`` means the last
+        ``-start`` bytes (a suffix range).
+        """
+        validate_key(key)
+        if end is not None and (end < 0 or (start >= 0 and end < start)):
+            raise StoreError(f"{self.name}: invalid byte range [{start}, {end}) for key {key!r}", key=key)
+        if start < 0:
+            if end is not None:
+                raise StoreError(f"{self.name}: suffix range with an end for key {key!r}", key=key)
+            return await self._call("get_range", key, lambda: self._get_suffix(key, -start))
+        return await self._call("get_range", key, lambda: self._get_range(key, start, end))
+
+    async def _get_suffix(self, key: str, length: int) -> bytes | None:
+        value = await self._get(key)
+        return None if value is None else value[len(value) - min(length, len(value)) :]
+
+    async def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
+        """Return ``{key: value}`` for the keys that exist (missing keys are absent).
+
+        Uses the backend's native batch call where it has one (one request per
+        ``batch_size`` keys), otherwise concurrent single gets bounded by the store's
+        concurrency limit.
+        """
+        keys = list(dict.fromkeys(keys))
+        for key in keys:
+            validate_key(key)
+        if not keys:
+            return {}
+        if self._get_batch is not None:
+            batch = self._get_batch
+            parts = await asyncio.gather(
+                *(
+                    self._call("get_many", part[0], lambda part=part: batch(part))
+                    for part in self._batches(keys)
+                )
+            )
+            out: dict[str, bytes] = {}
+            for part in parts:
+                out.update(part)
+            return out
+        values = await asyncio.gather(*(self.get(k) for k in keys))
+        return {k: v for k, v in zip(keys, values) if v is not None}
+
+    async def set(self, key: str, value: BytesLike) -> None:
+        """Store ``value`` under ``key`` (replacing any previous value)."""
+        validate_key(key)
+        self._check_writable(key)
+        data = _to_bytes(key, value)
+        await self._call("set", key, lambda: self._set(key, data))
+
+    async def set_many(self, items: Mapping[str, BytesLike]) -> None:
+        """Store every ``key: value`` pair (native batch where the backend has one)."""
+        data = {validate_key(k): _to_bytes(k, v) for k, v in items.items()}
+        if not data:
+            return
+        self._check_writable(next(iter(data)))
+        if self._set_batch is not None:
+            batch = self._set_batch
+            keys = list(data)
+            await asyncio.gather(
+                *(
+                    self._call("set_many", part[0], lambda part=part: batch({k: data[k] for k in part}))
+                    for part in self._batches(keys)
+                )
+            )
+            return
+        await asyncio.gather(*(self._call("set", k, lambda k=k: self._set(k, data[k])) for k in data))
+
+    async def delete(self, key: str) -> None:
+        """Delete ``key``; deleting a missing key is not an error."""
+        validate_key(key)
+        self._check_writable(key)
+        if not self.supports_deletes:
+            raise StoreError(f"{self.name} does not support deletes (key {key!r})", key=key)
+        await self._call("delete", key, lambda: self._delete(key))
+
+    async def delete_many(self, keys: Iterable[str]) -> None:
+        """Delete every key given (missing keys are ignored)."""
+        keys = list(dict.fromkeys(validate_key(k) for k in keys))
+        if not keys:
+            return
+        self._check_writable(keys[0])
+        if not self.supports_deletes:
+            raise StoreError(f"{self.name} does not support deletes", key=keys[0])
+        if self._delete_batch is not None:
+            batch = self._delete_batch
+            await asyncio.gather(
+                *(
+                    self._call("delete_many", part[0], lambda part=part: batch(part))
+                    for part in self._batches(keys)
+                )
+            )
+            return
+        await asyncio.gather(*(self._call("delete", k, lambda k=k: self._delete(k)) for k in keys))
+
+    async def delete_prefix(self, prefix: str) -> None:
+        """Delete every key under ``prefix`` (``""`` deletes everything)."""
+        self._check_writable(prefix or None)
+        keys = [k async for k in self.list_prefix(prefix)]
+        await self.delete_many(keys)
+
+    async def exists(self, key: str) -> bool:
+        """Return whether ``key`` exists."""
+        validate_key(key)
+        return await self._call("exists", key, lambda: self._exists(key))
+
+    async def list_prefix(self, prefix: str = "") -> AsyncIterator[str]:
+        """Yield every key starting with ``prefix`` (full keys, sorted)."""
+        validate_prefix(prefix)
+        keys = await self._call("list", prefix or None, lambda: self._collect(prefix))
+        for key in sorted(keys):
+            yield key
+
+    async def _collect(self, prefix: str) -> list[str]:
+        return [k async for k in self._list_prefix(prefix)]
+
+    async def list(self) -> list[str]:
+        """Return every key in the store, sorted."""
+        return [k async for k in self.list_prefix("")]
+
+    async def list_dir(self, prefix: str = "") -> tuple[list[str], list[str]]:
+        """Return ``(keys, subprefixes)`` directly below ``prefix``, as names relative to it.
+
+        ``list_dir("a")`` with keys ``a/x`` and ``a/b/y`` returns ``(["x"], ["b"])``.
+        """
+        validate_prefix(prefix)
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        keys: set[str] = set()
+        dirs: set[str] = set()
+        async for full in self.list_prefix(prefix):
+            rest = full[len(prefix) :]
+            head, sep, _ = rest.partition("/")
+            (dirs if sep else keys).add(head)
+        return sorted(keys), sorted(dirs)
+
+    def _batches(self, keys: list[str]) -> list[list[str]]:
+        n = max(1, self.batch_size)
+        return [keys[i : i + n] for i in range(0, len(keys), n)]

@@ -1,0 +1,331 @@
+"""StoreTests: the one conformance suite every store backend must pass.
+
+A backend's test module subclasses :class:`StoreTests` and provides:
+
+* ``store_factory`` (a pytest fixture returning a callable ``factory(**options) ->
+  Store``). Every store the factory makes points at the SAME fresh, empty location for
+  the test (so a read-only store made by it sees what a writable one wrote);
+* ``raw_set(store, key, value)`` / ``raw_get(store, key)``: async hooks that bypass the
+  store under test (talk to the backend directly: the file system, the server's own
+  client, ...), so the store is checked against the truth, not against itself;
+* optionally ``broken_store(factory)``: a store of this backend whose backend fails
+  (e.g. a closed port). The default makes the backend's primitives raise ``OSError``.
+
+Nothing here may be skipped: a backend that cannot pass a test must fix the backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from azarr.errors import InvalidKeyError, ReadOnlyError, StoreError
+from azarr.stores.base import RetryPolicy, Store
+
+Factory = Callable[..., Store]
+
+
+class InFlightCounter:
+    """Wraps a store's backend primitives and records how many run at once."""
+
+    PRIMITIVES = ("_get", "_get_range", "_set", "_delete", "_exists", "_get_batch", "_set_batch", "_delete_batch")
+
+    def __init__(self, store: Store, delay: float = 0.01) -> None:
+        self.current = 0
+        self.peak = 0
+        self.calls = 0
+        for name in self.PRIMITIVES:
+            fn = getattr(store, name, None)
+            if fn is not None:
+                setattr(store, name, self._wrap(fn, delay))
+
+    def _wrap(self, fn: Callable[..., Any], delay: float) -> Callable[..., Any]:
+        async def wrapped(*args: Any, **kwargs: Any) -> Any:
+            self.current += 1
+            self.calls += 1
+            self.peak = max(self.peak, self.current)
+            try:
+                await asyncio.sleep(delay)  # hold the slot so overlap is observable
+                return await fn(*args, **kwargs)
+            finally:
+                self.current -= 1
+
+        return wrapped
+
+
+class StoreTests:
+    """Shared behaviour tests; subclass and provide the fixtures/hooks above."""
+
+    # --- hooks a backend provides ---------------------------------------------------
+
+    @pytest.fixture
+    def store_factory(self) -> Factory:  # pragma: no cover - must be overridden
+        raise NotImplementedError("StoreTests subclasses must provide a store_factory fixture")
+
+    async def raw_set(self, store: Store, key: str, value: bytes) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    async def raw_get(self, store: Store, key: str) -> bytes | None:  # pragma: no cover
+        raise NotImplementedError
+
+    async def broken_store(self, factory: Factory) -> Store:
+        """A store whose backend fails on every request (default: primitives raise OSError)."""
+        store = factory(retry=RetryPolicy(attempts=2, base_delay=0.001))
+
+        async def boom(*args: Any, **kwargs: Any) -> Any:
+            raise OSError(5, "simulated backend I/O failure")
+
+        for name in InFlightCounter.PRIMITIVES:
+            if getattr(store, name, None) is not None:
+                setattr(store, name, boom)
+        return store
+
+    # --- fixtures -----------------------------------------------------------------------
+
+    @pytest.fixture
+    async def store(self, store_factory: Factory) -> Any:
+        store = store_factory()
+        yield store
+        await store.close()
+
+    # --- get / set / missing ------------------------------------------------------------
+
+    async def test_set_then_raw_get(self, store: Store) -> None:
+        await store.set("a/b/.zarray", b"{}")
+        await store.set("c", bytearray(b"\x00\x01\x02"))
+        assert await self.raw_get(store, "a/b/.zarray") == b"{}"
+        assert await self.raw_get(store, "c") == b"\x00\x01\x02"
+
+    async def test_raw_set_then_get(self, store: Store) -> None:
+        await self.raw_set(store, "x/0.0", b"chunk-bytes")
+        assert await store.get("x/0.0") == b"chunk-bytes"
+        assert await store.exists("x/0.0")
+
+    async def test_missing_key_is_none(self, store: Store) -> None:
+        assert await store.get("nope") is None
+        assert await store.get("deep/nope/0.0") is None
+        assert await store.exists("nope") is False
+        assert await store.get_range("nope", 0, 10) is None
+
+    async def test_overwrite(self, store: Store) -> None:
+        await store.set("k", b"one")
+        await store.set("k", b"two-longer")
+        assert await store.get("k") == b"two-longer"
+        await store.set("k", b"3")
+        assert await self.raw_get(store, "k") == b"3"
+
+    async def test_empty_and_binary_values(self, store: Store) -> None:
+        blob = bytes(range(256)) * 40
+        await store.set("empty", b"")
+        await store.set("blob", blob)
+        assert await store.get("empty") == b""
+        assert await store.exists("empty")
+        assert await store.get("blob") == blob
+
+    async def test_memoryview_value(self, store: Store) -> None:
+        import numpy as np
+
+        arr = np.arange(10, dtype="<i4")
+        await store.set("mv", memoryview(arr))
+        assert await store.get("mv") == arr.tobytes()
+
+    async def test_delete(self, store: Store) -> None:
+        await store.set("d/1", b"1")
+        await store.set("d/2", b"2")
+        await store.delete("d/1")
+        assert await store.get("d/1") is None
+        assert await self.raw_get(store, "d/1") is None
+        assert await store.get("d/2") == b"2"
+        await store.delete("d/never-existed")  # not an error
+
+    # --- byte ranges --------------------------------------------------------------------
+
+    async def test_get_range(self, store: Store) -> None:
+        await self.raw_set(store, "r", b"0123456789")
+        assert await store.get_range("r", 0, 4) == b"0123"
+        assert await store.get_range("r", 3, 7) == b"3456"
+        assert await store.get_range("r", 5) == b"56789"
+        assert await store.get_range("r", 5, None) == b"56789"
+        assert await store.get_range("r", 8, 100) == b"89"  # past the end: truncated
+        assert await store.get_range("r", 10, 20) == b""
+        assert await store.get_range("r", 15, 20) == b""
+        assert await store.get_range("r", 4, 4) == b""
+        assert await store.get_range("r", -3) == b"789"  # suffix
+
+    async def test_bad_range_raises(self, store: Store) -> None:
+        await store.set("r", b"0123456789")
+        with pytest.raises(StoreError):
+            await store.get_range("r", 5, 2)
+
+    # --- batches ------------------------------------------------------------------------
+
+    async def test_set_many_get_many(self, store: Store) -> None:
+        items = {f"arr/{i}.{j}": f"{i},{j}".encode() for i in range(7) for j in range(5)}
+        await store.set_many(items)
+        for key in ("arr/0.0", "arr/6.4"):
+            assert await self.raw_get(store, key) == items[key]
+        got = await store.get_many(list(items) + ["arr/missing", "other/0"])
+        assert got == items
+        assert await store.get_many([]) == {}
+
+    async def test_get_many_large_batch(self, store: Store) -> None:
+        items = {f"big/{i}": i.to_bytes(4, "little") for i in range(2500)}
+        await store.set_many(items)
+        keys = list(items)[::-1] + ["big/none"]
+        assert await store.get_many(keys) == items
+
+    async def test_get_many_duplicates(self, store: Store) -> None:
+        await store.set("dup", b"v")
+        assert await store.get_many(["dup", "dup", "gone"]) == {"dup": b"v"}
+
+    async def test_delete_many(self, store: Store) -> None:
+        await store.set_many({f"del/{i}": b"x" for i in range(30)})
+        await store.delete_many([f"del/{i}" for i in range(0, 30, 2)] + ["del/nope"])
+        remaining = [k async for k in store.list_prefix("del/")]
+        assert remaining == sorted(f"del/{i}" for i in range(1, 30, 2))
+
+    async def test_delete_prefix(self, store: Store) -> None:
+        await store.set_many({"p/a": b"1", "p/b/c": b"2", "q": b"3"})
+        await store.delete_prefix("p/")
+        assert await store.list() == ["q"]
+
+    # --- listing ------------------------------------------------------------------------
+
+    async def test_list_prefix(self, store: Store) -> None:
+        keys = ["g/.zgroup", "g/a/.zarray", "g/a/0.0", "g/a/0.1", "g/b/c/.zarray", "h/.zgroup", "top"]
+        for k in keys:
+            await self.raw_set(store, k, b"1")
+        assert [k async for k in store.list_prefix("")] == sorted(keys)
+        assert [k async for k in store.list_prefix("g/")] == sorted(k for k in keys if k.startswith("g/"))
+        assert [k async for k in store.list_prefix("g/a/")] == ["g/a/.zarray", "g/a/0.0", "g/a/0.1"]
+        assert [k async for k in store.list_prefix("zzz/")] == []
+        assert await store.list() == sorted(keys)
+
+    async def test_list_dir(self, store: Store) -> None:
+        for k in ["g/.zgroup", "g/a/.zarray", "g/a/0.0", "g/b/c/.zarray", "g/z", "top"]:
+            await store.set(k, b"1")
+        assert await store.list_dir("g") == (([".zgroup", "z"]), ["a", "b"])
+        assert await store.list_dir("g/") == ([".zgroup", "z"], ["a", "b"])
+        assert await store.list_dir("") == (["top"], ["g"])
+        assert await store.list_dir("g/b") == ([], ["c"])
+        assert await store.list_dir("missing") == ([], [])
+
+    async def test_prefix_is_not_a_substring_match(self, store: Store) -> None:
+        await store.set("foo/1", b"1")
+        await store.set("foobar/1", b"1")
+        assert [k async for k in store.list_prefix("foo/")] == ["foo/1"]
+        assert await store.list_dir("foo") == (["1"], [])
+
+    # --- keys ---------------------------------------------------------------------------
+
+    @pytest.mark.parametrize("key", ["../escape", "a/../../b", "/abs", "a//b", "a/./b", "nul\x00", "", "a\\b"])
+    async def test_invalid_keys_rejected(self, store: Store, key: str) -> None:
+        with pytest.raises(InvalidKeyError):
+            await store.set(key, b"x")
+        with pytest.raises(InvalidKeyError):
+            await store.get(key)
+
+    async def test_unusual_but_valid_keys(self, store: Store) -> None:
+        for key in ["with space/0.0", "ünïcode/.zattrs", "dots.in.name/1.2.3", "a-b_c/d"]:
+            await store.set(key, key.encode())
+            assert await store.get(key) == key.encode()
+
+    # --- read-only ------------------------------------------------------------------------
+
+    async def test_read_only_enforced(self, store_factory: Factory) -> None:
+        writer = store_factory()
+        await writer.set("ro/key", b"v")
+        reader = store_factory(read_only=True)
+        assert reader.read_only
+        assert await reader.get("ro/key") == b"v"
+        with pytest.raises(ReadOnlyError):
+            await reader.set("ro/key", b"w")
+        with pytest.raises(ReadOnlyError):
+            await reader.set_many({"ro/a": b"w"})
+        with pytest.raises(ReadOnlyError):
+            await reader.delete("ro/key")
+        with pytest.raises(ReadOnlyError):
+            await reader.delete_many(["ro/key"])
+        assert await self.raw_get(writer, "ro/key") == b"v"
+        assert await self.raw_get(writer, "ro/a") is None
+        ro2 = writer.with_read_only()
+        with pytest.raises(ReadOnlyError):
+            await ro2.set("ro/key", b"w")
+        await reader.close()
+        await writer.close()
+
+    # --- pickling -------------------------------------------------------------------------
+
+    async def test_pickle_roundtrip(self, store: Store) -> None:
+        await store.set("pk/a", b"value")
+        clone = pickle.loads(pickle.dumps(store))
+        assert type(clone) is type(store)
+        assert clone.read_only == store.read_only
+        assert clone.concurrency == store.concurrency
+        assert await clone.get("pk/a") == b"value"
+        await clone.close()
+
+    async def test_pickle_in_other_loop(self, store: Store) -> None:
+        await store.set("pk/b", b"other-loop")
+        blob = pickle.dumps(store)
+
+        def in_thread() -> bytes | None:
+            async def main() -> bytes | None:
+                s = pickle.loads(blob)
+                try:
+                    return await s.get("pk/b")
+                finally:
+                    await s.close()
+
+            return asyncio.run(main())
+
+        assert await asyncio.to_thread(in_thread) == b"other-loop"
+
+    # --- concurrency ----------------------------------------------------------------------
+
+    async def test_concurrency_limit_honoured(self, store_factory: Factory) -> None:
+        store = store_factory(concurrency=3)
+        assert store.concurrency == 3
+        await store.set_many({f"cc/{i}": b"v" for i in range(40)})
+        counter = InFlightCounter(store)
+        values = await asyncio.gather(*(store.get(f"cc/{i}") for i in range(40)))
+        assert values == [b"v"] * 40
+        assert 1 < counter.peak <= 3, counter.peak
+        counter2 = InFlightCounter(store)
+        await asyncio.gather(*(store.set(f"cc/w{i}", b"w") for i in range(20)))
+        assert 1 < counter2.peak <= 3, counter2.peak
+        await store.close()
+
+    async def test_limit_shared_by_batches(self, store_factory: Factory) -> None:
+        store = store_factory(concurrency=2)
+        await store.set_many({f"sh/{i}": b"v" for i in range(50)})
+        counter = InFlightCounter(store)
+        results = await asyncio.gather(*(store.get_many([f"sh/{j}" for j in range(i, 50, 5)]) for i in range(5)))
+        assert sum(len(r) for r in results) == 50
+        assert counter.peak <= 2, counter.peak
+        await store.close()
+
+    # --- errors vs missing ----------------------------------------------------------------
+
+    async def test_backend_error_is_raised_not_missing(self, store_factory: Factory) -> None:
+        store = await self.broken_store(store_factory)
+        with pytest.raises(StoreError) as info:
+            await store.get("some/key")
+        assert "some/key" in str(info.value)
+        with pytest.raises(StoreError):
+            await store.get_many(["some/key", "other/key"])
+        with pytest.raises(StoreError):
+            await store.exists("some/key")
+        await store.close()
+
+    async def test_repr_names_store(self, store: Store) -> None:
+        assert type(store).__name__ in repr(store)
+
+    async def test_async_context_manager(self, store_factory: Factory) -> None:
+        async with store_factory() as s:
+            await s.set("cm", b"1")
+            assert await s.get("cm") == b"1"
