@@ -50,6 +50,10 @@ class StoreConfigError(AzarrError, ValueError):
     """A store URL or store option is invalid or names an unknown backend."""
 
 
+class ModeError(AzarrError, ValueError):
+    """An invalid ``mode`` (or a mode that conflicts with the store, e.g. writing read-only)."""
+
+
 class MissingDependencyError(AzarrError, ImportError):
     """An optional backend dependency is not installed (names the extra to install)."""
 

@@ -80,8 +80,13 @@ def as_store(store: Store | str | os.PathLike[str] | None, **options: Any) -> St
     ``None`` gives a new :class:`~azarr.stores.memory.MemoryStore`.
     """
     if isinstance(store, Store):
-        if options.get("read_only") and not store.read_only:
-            return store.with_read_only(True)
+        # A Store instance is used as given: read-only access is enforced by the node
+        # opened on it, and store options belong to the store's own constructor.
+        extra = set(options) - {"read_only"}
+        if extra:
+            raise StoreConfigError(
+                f"storage options {sorted(extra)} cannot be applied to an existing store {store.name}"
+            )
         return store
     if store is None:
         from azarr.stores.memory import MemoryStore

@@ -1,0 +1,54 @@
+"""azarr: an asyncio-native client for Zarr v2 and N5 arrays in cloud and database stores.
+
+Blocking API here (``azarr.open_array(...)[0:10]``); the async API with the same names
+is in :mod:`azarr.aio`; stores are in :mod:`azarr.stores`.
+"""
+
+from __future__ import annotations
+
+from azarr import aio, errors, stores
+from azarr.array import AsyncArray
+from azarr.errors import AzarrError
+from azarr.group import AsyncGroup
+from azarr.sync import (
+    Array,
+    Group,
+    consolidate_metadata,
+    create,
+    group,
+    open,
+    open_array,
+    open_consolidated,
+    open_group,
+)
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # dask integration is optional: imported on first use only
+    if name in ("to_dask", "from_dask"):
+        from azarr import dask as _dask
+
+        return getattr(_dask, name)
+    raise AttributeError(f"module 'azarr' has no attribute {name!r}")
+
+__all__ = [
+    "Array",
+    "AsyncArray",
+    "AsyncGroup",
+    "AzarrError",
+    "Group",
+    "aio",
+    "consolidate_metadata",
+    "create",
+    "errors",
+    "from_dask",
+    "group",
+    "open",
+    "open_array",
+    "open_consolidated",
+    "open_group",
+    "stores",
+    "to_dask",
+]

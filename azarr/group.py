@@ -1,0 +1,297 @@
+"""AsyncGroup: a node that holds arrays and groups (Zarr v2 ``.zgroup`` or N5)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from azarr.array import AsyncArray, delete_node, ensure_parents, group_metadata_for
+from azarr.errors import ContainsArrayError, ContainsGroupError, GroupNotFoundError, NodeNotFoundError, ReadOnlyError
+from azarr.node import _attribute_documents, NODE_DOCUMENTS, NodeContext, classify, doc_key, format_of, join_path, normalize_path
+from azarr.stores.base import Store
+
+class AsyncGroup:
+    """A group of arrays and groups in a store (async API)."""
+
+    def __init__(
+        self,
+        store: Store,
+        path: str,
+        metadata: Any,
+        attributes: dict[str, Any] | None = None,
+        *,
+        read_only: bool = False,
+        context: NodeContext | None = None,
+    ) -> None:
+        self.store = store
+        self.path = normalize_path(path)
+        self.metadata = metadata
+        self._attrs: dict[str, Any] = dict(attributes or {})
+        self.read_only = bool(read_only or store.read_only)
+        self.context = context or NodeContext()
+
+    # --- opening / creating ---------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls, store: Store, path: str = "", *, read_only: bool = False, context: NodeContext | None = None
+    ) -> AsyncGroup:
+        """Open the existing group at ``path``."""
+        path = normalize_path(path)
+        context = context or NodeContext()
+        node = classify(await context.read_documents(store, path), path)
+        if node is None or node[0] != "group":
+            what = "an array" if node else "nothing"
+            raise GroupNotFoundError(f"no group at path {path!r} in {store.name} (found {what})")
+        return cls(store, path, node[1], node[2], read_only=read_only, context=context)
+
+    @classmethod
+    async def create(
+        cls,
+        store: Store,
+        path: str = "",
+        *,
+        attributes: Mapping[str, Any] | None = None,
+        overwrite: bool = False,
+        zarr_format: int | str = 2,
+        context: NodeContext | None = None,
+    ) -> AsyncGroup:
+        """Create a group at ``path`` (parents created as needed)."""
+        path = normalize_path(path)
+        context = context or NodeContext()
+        if store.read_only:
+            raise ReadOnlyError(f"cannot create a group at {path!r}: {store.name} is read-only", key=path)
+        meta = group_metadata_for(zarr_format, root=path == "")
+        attrs = dict(attributes or {})
+        docs = meta.to_documents(attrs)
+        existing = classify(await context.read_documents(store, path), path)
+        if existing is not None:
+            if not overwrite:
+                err = ContainsArrayError if existing[0] == "array" else ContainsGroupError
+                raise err(f"{existing[0]} already exists at path {path!r} in {store.name}")
+            await delete_node(store, path, context)
+        await ensure_parents(store, path, zarr_format, context)
+        await context.write_documents(store, path, docs)
+        return cls(store, path, meta, attrs, context=context)
+
+    # --- properties --------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The group's path with a leading slash."""
+        return "/" + self.path
+
+    @property
+    def basename(self) -> str:
+        """Last component of the path."""
+        return self.path.rpartition("/")[2]
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """A copy of the group's attributes."""
+        return dict(self._attrs)
+
+    @property
+    def zarr_format(self) -> Any:
+        """2 for Zarr v2, "n5" for N5."""
+        return format_of(self.metadata)
+
+    def __repr__(self) -> str:
+        return f"<AsyncGroup {self.name} store={self.store.name}>"
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError(f"group {self.name} in {self.store.name} is read-only", key=self.path)
+
+    async def update_attributes(self, new: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge ``new`` into the attributes and store them."""
+        self._check_writable()
+        attrs = {**self._attrs, **dict(new)}
+        await self._write_attrs(attrs)
+        return dict(attrs)
+
+    async def set_attributes(self, attrs: Mapping[str, Any]) -> None:
+        """Replace all attributes."""
+        self._check_writable()
+        await self._write_attrs(dict(attrs))
+
+    async def delete_attribute(self, key: str) -> None:
+        """Remove one attribute (KeyError if absent)."""
+        self._check_writable()
+        attrs = dict(self._attrs)
+        del attrs[key]
+        await self._write_attrs(attrs)
+
+    async def _write_attrs(self, attrs: dict[str, Any]) -> None:
+        await self.context.write_documents(self.store, self.path, _attribute_documents(self.metadata, attrs))
+        self._attrs = attrs
+
+    # --- members -------------------------------------------------------------------------------
+
+    def _child(self, name: str) -> str:
+        return join_path(self.path, normalize_path(name))
+
+    def _wrap(self, path: str, node: tuple[str, Any, dict[str, Any]]) -> AsyncArray | AsyncGroup:
+        kind, meta, attrs = node
+        if kind == "array":
+            return AsyncArray(self.store, path, meta, attrs, read_only=self.read_only, context=self.context)
+        return AsyncGroup(self.store, path, meta, attrs, read_only=self.read_only, context=self.context)
+
+    async def getitem(self, name: str) -> AsyncArray | AsyncGroup:
+        """Return the array or group at relative path ``name`` (``"a/b"`` allowed)."""
+        path = self._child(name)
+        node = classify(await self.context.read_documents(self.store, path), path)
+        if node is None:
+            raise NodeNotFoundError(f"no array or group named {name!r} in group {self.name} ({self.store.name})")
+        return self._wrap(path, node)
+
+    async def contains(self, name: str) -> bool:
+        """Whether an array or group exists at relative path ``name``."""
+        try:
+            await self.getitem(name)
+        except NodeNotFoundError:
+            return False
+        return True
+
+    async def _child_names(self) -> list[str]:
+        if self.context.consolidated is not None:
+            names = self.context.consolidated.children(self.path)
+            if names is not None:
+                return names
+        prefix = self.path + "/" if self.path else ""
+        _, dirs = await self.store.list_dir(prefix)
+        return dirs
+
+    async def members(self) -> list[tuple[str, AsyncArray | AsyncGroup]]:
+        """Return ``[(name, node)]`` of the direct children, sorted by name.
+
+        One listing plus ONE batched read of every child's metadata (none at all
+        when opened from consolidated metadata).
+        """
+        names = await self._child_names()
+        if not names:
+            return []
+        view = self.context.consolidated
+        if view is not None and view.documents(self.path, ()) is not None:
+            per_child = {n: view.documents(self._child(n), NODE_DOCUMENTS) or {} for n in names}
+        else:
+            keys = {doc_key(self._child(n), d): (n, d) for n in names for d in NODE_DOCUMENTS}
+            found = await self.store.get_many(list(keys))
+            per_child = {n: {} for n in names}
+            for key, value in found.items():
+                n, d = keys[key]
+                per_child[n][d] = value
+        out = []
+        for n in sorted(names):
+            node = classify(per_child[n], self._child(n))
+            if node is not None:
+                out.append((n, self._wrap(self._child(n), node)))
+        return out
+
+    async def keys(self) -> list[str]:
+        """Names of the direct children (arrays and groups), sorted."""
+        return [n for n, _ in await self.members()]
+
+    async def arrays(self) -> list[tuple[str, AsyncArray]]:
+        """``[(name, array)]`` of the child arrays."""
+        return [(n, m) for n, m in await self.members() if isinstance(m, AsyncArray)]
+
+    async def groups(self) -> list[tuple[str, AsyncGroup]]:
+        """``[(name, group)]`` of the child groups."""
+        return [(n, m) for n, m in await self.members() if isinstance(m, AsyncGroup)]
+
+    async def array_keys(self) -> list[str]:
+        """Names of the child arrays."""
+        return [n for n, _ in await self.arrays()]
+
+    async def group_keys(self) -> list[str]:
+        """Names of the child groups."""
+        return [n for n, _ in await self.groups()]
+
+    async def create_array(self, name: str, **kwargs: Any) -> AsyncArray:
+        """Create an array ``name`` in this group (zarr-python 2 keywords)."""
+        self._check_writable()
+        kwargs.setdefault("zarr_format", self.zarr_format)
+        data = kwargs.pop("data", None)
+        if data is not None:
+            import numpy as np
+
+            data = np.asanyarray(data)
+            kwargs.setdefault("shape", data.shape)
+            kwargs.setdefault("dtype", data.dtype)
+        arr = await AsyncArray.create(self.store, self._child(name), context=self.context, **kwargs)
+        if data is not None:
+            await arr.setitem(Ellipsis, data)
+        return arr
+
+    async def create_group(self, name: str, *, overwrite: bool = False, attributes: Mapping[str, Any] | None = None) -> AsyncGroup:
+        """Create a child group ``name``."""
+        self._check_writable()
+        return await AsyncGroup.create(
+            self.store,
+            self._child(name),
+            attributes=attributes,
+            overwrite=overwrite,
+            zarr_format=self.zarr_format,
+            context=self.context,
+        )
+
+    async def require_group(self, name: str) -> AsyncGroup:
+        """Open child group ``name``, creating it if missing."""
+        path = self._child(name)
+        node = classify(await self.context.read_documents(self.store, path), path)
+        if node is None:
+            return await self.create_group(name)
+        if node[0] != "group":
+            raise ContainsArrayError(f"{path!r} in {self.store.name} is an array, not a group")
+        return self._wrap(path, node)  # type: ignore[return-value]
+
+    async def require_array(self, name: str, *, shape: Any, dtype: Any = None, **kwargs: Any) -> AsyncArray:
+        """Open child array ``name`` if it exists with a compatible shape/dtype, else create it."""
+        import numpy as np
+
+        path = self._child(name)
+        node = classify(await self.context.read_documents(self.store, path), path)
+        if node is None:
+            if dtype is not None:
+                kwargs["dtype"] = dtype
+            return await self.create_array(name, shape=shape, **kwargs)
+        if node[0] != "array":
+            raise ContainsGroupError(f"{path!r} in {self.store.name} is a group, not an array")
+        arr = self._wrap(path, node)
+        want = (shape,) if isinstance(shape, int) else tuple(shape)
+        if arr.shape != want:  # type: ignore[union-attr]
+            raise ContainsArrayError(f"array {path!r} exists with shape {arr.shape}, not {want}")  # type: ignore[union-attr]
+        if dtype is not None and np.dtype(dtype) != arr.dtype:  # type: ignore[union-attr]
+            raise ContainsArrayError(f"array {path!r} exists with dtype {arr.dtype}, not {np.dtype(dtype)}")  # type: ignore[union-attr]
+        return arr  # type: ignore[return-value]
+
+    async def delitem(self, name: str) -> None:
+        """Delete child ``name`` and everything below it."""
+        self._check_writable()
+        path = self._child(name)
+        if not await self.contains(name):
+            raise NodeNotFoundError(f"no array or group named {name!r} in group {self.name}")
+        await delete_node(self.store, path, self.context)
+
+    async def tree(self) -> str:
+        """A text tree of the hierarchy below this group (arrays show shape and dtype)."""
+        lines = [self.name if self.path else "/"]
+
+        async def walk(group: AsyncGroup, indent: str) -> None:
+            members = await group.members()
+            for i, (name, node) in enumerate(members):
+                last = i == len(members) - 1
+                branch = "└── " if last else "├── "
+                if isinstance(node, AsyncArray):
+                    lines.append(f"{indent}{branch}{name} {node.shape} {node.dtype}")
+                else:
+                    lines.append(f"{indent}{branch}{name}")
+                    await walk(node, indent + ("    " if last else "│   "))
+
+        await walk(self, "")
+        return "\n".join(lines)
+
+    def info_items(self) -> list[tuple[str, str]]:
+        """(label, value) rows describing the group."""
+        return [("Type", "azarr.Group"), ("Name", self.name), ("Format", str(self.zarr_format)), ("Store", self.store.name), ("Read-only", str(self.read_only))]

@@ -1,0 +1,260 @@
+"""The async core: create/open/modes, reads and writes, batching, resize/append, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+from typing import Any
+
+import numpy as np
+import pytest
+
+import azarr
+from azarr import aio
+from azarr.errors import (
+    ArrayNotFoundError,
+    AzarrError,
+    CodecError,
+    ContainsArrayError,
+    ContainsGroupError,
+    MetadataError,
+    ModeError,
+    ReadOnlyError,
+    SelectionError,
+    ShapeMismatchError,
+)
+from azarr.stores import MemoryStore, Store
+
+
+class CountingStore(MemoryStore):
+    """MemoryStore that records every public call (to prove batching)."""
+
+    def __init__(self, *a: Any, **k: Any) -> None:
+        super().__init__(*a, **k)
+        self.calls: list[tuple[str, int]] = []
+
+    async def get(self, key: str) -> bytes | None:
+        self.calls.append(("get", 1))
+        return await super().get(key)
+
+    async def get_many(self, keys: Any) -> dict[str, bytes]:
+        keys = list(keys)
+        self.calls.append(("get_many", len(keys)))
+        return await super().get_many(keys)
+
+    async def set_many(self, items: Any) -> None:
+        self.calls.append(("set_many", len(items)))
+        await super().set_many(items)
+
+    async def set(self, key: str, value: Any) -> None:
+        self.calls.append(("set", 1))
+        await super().set(key, value)
+
+
+async def test_read_is_one_get_many() -> None:
+    store = CountingStore()
+    a = await aio.open_array(store, "w", shape=(100, 100), chunks=(10, 10), dtype="i4")
+    data = np.arange(10000, dtype="i4").reshape(100, 100)
+    store.calls.clear()
+    await a.setitem(..., data)
+    assert store.calls == [("set_many", 100)]  # complete chunks: no read-modify-write reads
+    store.calls.clear()
+    np.testing.assert_array_equal(await a.getitem(...), data)
+    assert store.calls == [("get_many", 100)]
+    store.calls.clear()
+    np.testing.assert_array_equal(await a.getitem((slice(5, 35), slice(95, 100))), data[5:35, 95:100])
+    assert store.calls == [("get_many", 4)]
+
+
+async def test_partial_write_reads_only_partial_chunks() -> None:
+    store = CountingStore()
+    a = await aio.open_array(store, "w", shape=(40,), chunks=(10,), dtype="f8", fill_value=-1)
+    store.calls.clear()
+    await a.setitem(slice(5, 35), 1.0)
+    assert store.calls == [("get_many", 2), ("set_many", 4)]
+    expected = np.full(40, -1.0)
+    expected[5:35] = 1
+    np.testing.assert_array_equal(await a.getitem(...), expected)
+
+
+async def test_empty_chunks_not_written_and_deleted() -> None:
+    store = MemoryStore()
+    a = await aio.open_array(store, "w", shape=(20, 20), chunks=(10, 10), dtype="f4", fill_value=0)
+    await a.setitem(..., 0)
+    assert sorted(store._data) == [".zarray"]
+    await a.setitem((slice(0, 10), slice(0, 10)), 1)
+    assert "0.0" in store._data
+    await a.setitem((slice(0, 10), slice(0, 10)), 0)
+    assert "0.0" not in store._data
+    store2 = MemoryStore()
+    nan = await aio.open_array(store2, "w", path="n", shape=(4,), chunks=(2,), dtype="f8", fill_value=np.nan)
+    await nan.setitem(..., np.nan)
+    assert sorted(store2._data) == [".zgroup", "n/.zarray"]
+
+
+async def test_write_empty_chunks_option() -> None:
+    store = MemoryStore()
+    a = await aio.open_array(store, "w", shape=(4,), chunks=(2,), dtype="i1", write_empty_chunks=True)
+    await a.setitem(..., 0)
+    assert {"0", "1"} <= set(store._data)
+
+
+async def test_missing_chunks_read_fill_value() -> None:
+    a = await aio.create((5, 5), chunks=(2, 2), dtype="i2", fill_value=9, store=MemoryStore())
+    np.testing.assert_array_equal(await a.getitem(...), np.full((5, 5), 9, "i2"))
+
+
+async def test_modes() -> None:
+    store = MemoryStore()
+    with pytest.raises(ArrayNotFoundError):
+        await aio.open_array(store, "r")
+    with pytest.raises(FileNotFoundError):
+        await aio.open_array(store, "r+")
+    with pytest.raises(ModeError):
+        await aio.open_array(store, "a")  # needs a shape to create
+    a = await aio.open_array(store, "a", shape=(3,), chunks=(2,), dtype="u1")
+    await a.setitem(..., [1, 2, 3])
+    again = await aio.open_array(store, "a")
+    assert again.shape == (3,)
+    with pytest.raises(ContainsArrayError):
+        await aio.open_array(store, "w-", shape=(3,))
+    with pytest.raises(ContainsArrayError):
+        await aio.open_array(store, "x", shape=(3,))
+    ro = await aio.open_array(store, "r")
+    with pytest.raises(ReadOnlyError):
+        await ro.setitem(0, 5)
+    with pytest.raises(ReadOnlyError):
+        await ro.update_attributes({"a": 1})
+    w = await aio.open_array(store, "w", shape=(2,), dtype="i8")
+    np.testing.assert_array_equal(await w.getitem(...), [0, 0])
+    with pytest.raises(ModeError):
+        await aio.open_array(store, "q")
+    gstore = MemoryStore()
+    await aio.open_group(gstore, "w", path="grp")
+    with pytest.raises(ContainsGroupError):
+        await aio.open_array(gstore, "a", path="grp", shape=(1,))
+    with pytest.raises(ContainsArrayError):  # an array at the root cannot hold children
+        await aio.open_group(store, "w", path="grp")
+
+
+async def test_create_validates_before_touching_store() -> None:
+    store = MemoryStore()
+    a = await aio.open_array(store, "w", shape=(4,), chunks=(2,), dtype="i4")
+    await a.setitem(..., [1, 2, 3, 4])
+    before = dict(store._data)
+    with pytest.raises(MetadataError):
+        await aio.open_array(store, "w", shape=(4,), chunks=(2,), dtype="i4", compressor={"id": "nope"})
+    with pytest.raises(AzarrError):
+        await aio.open_array(store, "w", shape=(4,), chunks=(0,), dtype="i4")
+    assert store._data == before
+
+
+async def test_codec_error_names_key() -> None:
+    store = MemoryStore()
+    a = await aio.open_array(store, "w", path="arr", shape=(4,), chunks=(2,), dtype="i4")
+    await a.setitem(..., [1, 2, 3, 4])
+    store._data["arr/1"] = b"garbage"
+    with pytest.raises(CodecError) as info:
+        await a.getitem(...)
+    assert "arr/1" in str(info.value)
+
+
+async def test_bad_selections() -> None:
+    a = await aio.create((5, 6), chunks=(2, 2), dtype="i4", store=MemoryStore())
+    for sel in [(5, 0), (0, -7), (0, 0, 0), (slice(None, None, -1),), "x", 1.5]:
+        with pytest.raises(IndexError):
+            await a.getitem(sel)
+        with pytest.raises(SelectionError):
+            await a.getitem(sel)
+    with pytest.raises(ShapeMismatchError):
+        await a.setitem((slice(0, 2), slice(0, 2)), np.ones((3, 3)))
+
+
+async def test_orthogonal_coordinate_mask() -> None:
+    data = np.arange(60).reshape(6, 10)
+    a = await aio.create(data.shape, chunks=(4, 3), dtype=data.dtype, store=MemoryStore())
+    await a.setitem(..., data)
+    np.testing.assert_array_equal(await a.get_orthogonal_selection(([0, 5, 2], slice(1, 9, 2))), data[[0, 5, 2]][:, 1:9:2])
+    np.testing.assert_array_equal(await a.get_coordinate_selection(([0, 5, 2], [9, 0, 3])), data[[0, 5, 2], [9, 0, 3]])
+    mask = data % 7 == 0
+    np.testing.assert_array_equal(await a.get_mask_selection(mask), data[mask])
+    await a.set_coordinate_selection(([1, 4], [1, 8]), [-1, -2])
+    await a.set_mask_selection(data == 59, -3)
+    await a.set_orthogonal_selection((slice(None), [0]), -4)
+    expected = data.copy()
+    expected[[1, 4], [1, 8]] = [-1, -2]
+    expected[data == 59] = -3
+    expected[:, [0]] = -4
+    np.testing.assert_array_equal(await a.getitem(...), expected)
+
+
+async def test_resize_and_append() -> None:
+    store = MemoryStore()
+    a = await aio.create((10, 4), chunks=(3, 2), dtype="i4", store=store)
+    data = np.arange(40).reshape(10, 4)
+    await a.setitem(..., data)
+    await a.resize(5, 4)
+    assert a.shape == (5, 4)
+    assert "3.0" not in store._data  # chunks wholly outside are gone
+    np.testing.assert_array_equal(await a.getitem(...), data[:5])
+    shape = await a.append(np.full((2, 4), 7))
+    assert shape == (7, 4)
+    np.testing.assert_array_equal(await a.getitem(slice(5, 7)), np.full((2, 4), 7))
+    reopened = await aio.open_array(store, "r")
+    assert reopened.shape == (7, 4)
+    await a.append(np.zeros((7, 1), "i4"), axis=1)
+    assert a.shape == (7, 5)
+    with pytest.raises(ShapeMismatchError):
+        await a.append(np.zeros((2, 3)))
+
+
+async def test_attributes_persist() -> None:
+    store = MemoryStore()
+    a = await aio.create((2,), store=store, path="x", attributes={"a": 1})
+    await a.update_attributes({"b": [1, 2], "c": np.float64(1.5)})
+    again = await aio.open_array(store, "r", path="x")
+    assert again.attrs == {"a": 1, "b": [1, 2], "c": 1.5}
+
+
+async def test_group_api_and_tree() -> None:
+    store = MemoryStore()
+    g = await aio.open_group(store, "w")
+    sub = await g.create_group("a")
+    await sub.create_array("x", shape=(3,), chunks=(2,), dtype="i1")
+    await g.create_array("b/c/y", shape=(2, 2), dtype="f4")
+    assert await g.keys() == ["a", "b"]
+    assert (await g.getitem("b/c")).path == "b/c"
+    assert isinstance(await g.getitem("a/x"), azarr.AsyncArray)
+    tree = await g.tree()
+    assert "x (3,) int8" in tree and "y (2, 2) float32" in tree
+    assert await g.contains("a/x") and not await g.contains("zz")
+    await g.delitem("a")
+    assert await g.keys() == ["b"]
+    with pytest.raises(ContainsArrayError):
+        await g.create_group("b/c/y")
+
+
+async def test_concurrent_ops_share_store_budget() -> None:
+    store = MemoryStore(concurrency=2)
+    a = await aio.create((64,), chunks=(1,), dtype="i4", store=store)
+    await asyncio.gather(*(a.setitem(slice(i, i + 1), i) for i in range(64)))
+    np.testing.assert_array_equal(await a.getitem(...), np.arange(64))
+    assert store.limiter.max_in_flight <= 2
+
+
+def test_sync_pickle_small_and_equal() -> None:
+    z = azarr.open_array(None, "w", shape=(4,), chunks=(2,), dtype="i4")
+    z[...] = [1, 2, 3, 4]
+    blob = pickle.dumps(z)
+    z2 = pickle.loads(blob)
+    np.testing.assert_array_equal(z2[...], [1, 2, 3, 4])
+
+
+async def test_failed_write_stores_nothing() -> None:
+    store = MemoryStore()
+    a = await aio.create((4,), chunks=(2,), dtype="i4", store=store)
+    await a.setitem(..., [1, 2, 3, 4])
+    before = dict(store._data)
+    with pytest.raises(ShapeMismatchError):
+        await a.setitem(..., ["x", "y", "z", "w"])
+    assert store._data == before
