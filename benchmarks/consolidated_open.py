@@ -1,0 +1,71 @@
+"""W2: open a 50-array group through a 100 ms-per-request store, consolidated vs not.
+
+Prints median wall time and requests for: opening the group and every array (and reading
+each array's attributes) without consolidated metadata, and with ``open_consolidated``.
+
+    .venv/bin/python benchmarks/consolidated_open.py [--latency 0.1] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from latency_store import LatencyStore  # noqa: E402
+
+from azarr import aio  # noqa: E402
+from azarr.stores import MemoryStore  # noqa: E402
+
+N_ARRAYS = 50
+
+
+async def build() -> MemoryStore:
+    """A group of 50 small arrays with attributes, plus .zmetadata."""
+    store = MemoryStore()
+    root = await aio.open_group(store, "w")
+    for i in range(N_ARRAYS):
+        await root.create_array(f"var{i:02d}", shape=(100, 100), chunks=(50, 50), dtype="f4", attributes={"i": i})
+    await aio.consolidate_metadata(store)
+    return store
+
+
+async def open_all(store: LatencyStore, consolidated: bool) -> int:
+    """Open the group and every array in it; return how many arrays were opened."""
+    if consolidated:
+        g = await aio.open_consolidated(store)
+    else:
+        g = await aio.open_group(store, "r", use_consolidated=False)
+    arrays = await g.arrays()
+    assert all(a.attrs["i"] == int(n[3:]) for n, a in arrays)
+    return len(arrays)
+
+
+async def main() -> None:
+    """Run both cases and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    inner = await build()
+    print(f"W2: group of {N_ARRAYS} arrays, {args.latency * 1000:.0f} ms per request, median of {args.runs}")
+    print(f"{'case':<26}{'median s':>10}{'requests':>10}{'x latency':>11}")
+    for name, cons in (("plain (list + batch read)", False), ("open_consolidated", True)):
+        times, reqs = [], 0
+        for _ in range(args.runs):
+            store = LatencyStore(inner, args.latency)
+            t0 = time.perf_counter()
+            assert await open_all(store, cons) == N_ARRAYS
+            times.append(time.perf_counter() - t0)
+            reqs = store.requests
+        med = statistics.median(times)
+        print(f"{name:<26}{med:>10.3f}{reqs:>10}{med / args.latency:>11.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
