@@ -1,0 +1,189 @@
+"""RedisStore: keys ``"<prefix>:<key>"`` in Redis, as zarr-python 2's RedisStore, on redis.asyncio.
+
+``get_many`` is one MGET per batch, ``set_many`` one MSET (atomic) per batch,
+``delete_many`` one DEL per batch, listing uses SCAN (never KEYS). redis.asyncio clients
+belong to the event loop that created them, so one client (with a connection pool sized
+to the store's concurrency) is kept per running loop and created lazily.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
+
+from azarr.errors import MissingDependencyError, StoreConfigError
+from azarr.stores.base import RetryPolicy, Store
+
+try:
+    import redis.asyncio as aioredis
+    import redis.exceptions as redis_exceptions
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingDependencyError("RedisStore needs redis-py: pip install 'azarr[redis]'") from exc
+
+_GLOB_SPECIAL = set("*?[]\\")
+
+
+def _escape_glob(text: str) -> str:
+    return "".join("\\" + c if c in _GLOB_SPECIAL else c for c in text)
+
+
+def _strip_password(url: str) -> str:
+    p = urlparse(url)
+    if p.password is None and p.username is None:
+        return url
+    host = p.hostname or ""
+    if p.port:
+        host += f":{p.port}"
+    return urlunparse(p._replace(netloc=f"***@{host}"))
+
+
+class RedisStore(Store):
+    """A store in a Redis database.
+
+    ``RedisStore("redis://host:6379/0", prefix="zarr")`` or ``RedisStore(client)`` with a
+    ``redis.asyncio.Redis``. With a client, pickling recreates a client from its
+    connection settings. URL query ``?prefix=...`` sets the prefix.
+    """
+
+    url_schemes = ("redis", "rediss")
+
+    def __init__(
+        self,
+        url: str | Any = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "zarr",
+        read_only: bool = False,
+        concurrency: int | None = None,
+        retry: RetryPolicy | None = None,
+        connection_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(read_only=read_only, concurrency=concurrency, retry=retry)
+        self._given_client = None
+        if isinstance(url, str):
+            self.url: str | None = url
+            self._connection_kwargs = dict(connection_kwargs or {})
+        elif url is not None and hasattr(url, "connection_pool"):
+            self._given_client = url
+            self.url = None
+            kwargs = dict(url.connection_pool.connection_kwargs)
+            self._connection_kwargs = {
+                k: v for k, v in kwargs.items() if k in ("host", "port", "db", "username", "password", "socket_timeout", "ssl")
+            }
+        elif url is None and connection_kwargs:
+            self.url, self._connection_kwargs = None, dict(connection_kwargs)
+        else:
+            raise StoreConfigError(f"RedisStore needs a redis:// URL or a redis.asyncio client, got {type(url).__name__}")
+        if not isinstance(prefix, str) or not prefix:
+            raise StoreConfigError("RedisStore prefix must be a non-empty string")
+        self.prefix = prefix
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "prefix": self.prefix,
+            "connection_kwargs": self._connection_kwargs or None,
+            **self._base_config(),
+        }
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisStore:
+        """Open ``redis://[user:pass@]host:port/db?prefix=name`` (``rediss://`` for TLS)."""
+        p = urlparse(url)
+        query = parse_qs(p.query)
+        prefix = query.pop("prefix", [None])[0]
+        if prefix is not None:
+            options.setdefault("prefix", prefix)
+        clean = urlunparse(p._replace(query=urlencode({k: v[0] for k, v in query.items()})))
+        return cls(clean, **options)
+
+    def __repr__(self) -> str:
+        where = _strip_password(self.url) if self.url else "{host}:{port}/{db}".format(
+            host=self._connection_kwargs.get("host", "?"),
+            port=self._connection_kwargs.get("port", "?"),
+            db=self._connection_kwargs.get("db", 0),
+        )
+        return f"RedisStore({where!r}, prefix={self.prefix!r})"
+
+    # --- clients, one per event loop -------------------------------------------------------
+
+    def _client(self) -> Any:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            if self._given_client is not None and not self._clients:
+                client = self._given_client
+            elif self.url is not None:
+                client = aioredis.Redis.from_url(
+                    self.url, max_connections=self.concurrency, **self._connection_kwargs
+                )
+            else:
+                client = aioredis.Redis(max_connections=self.concurrency, **self._connection_kwargs)
+            self._clients[loop] = client
+        return client
+
+    async def close(self) -> None:
+        """Close the client of the running loop (clients of other loops are dropped)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        client = self._clients.pop(loop, None) if loop is not None else None
+        if client is not None and client is not self._given_client:
+            await client.aclose()
+        self._clients = weakref.WeakKeyDictionary()
+        await super().close()
+
+    def _is_retryable(self, exc: BaseException) -> bool:
+        """Connection problems, timeouts and a server still loading its data are transient."""
+        if isinstance(exc, (redis_exceptions.ConnectionError, redis_exceptions.TimeoutError, redis_exceptions.BusyLoadingError)):
+            return True
+        return super()._is_retryable(exc)
+
+    def _k(self, key: str) -> str:
+        return f"{self.prefix}:{key}"
+
+    # --- primitives -------------------------------------------------------------------------
+
+    async def _get(self, key: str) -> bytes | None:
+        return await self._client().get(self._k(key))
+
+    async def _get_range(self, key: str, start: int, end: int | None) -> bytes | None:
+        k = self._k(key)
+        if end is not None and end <= start:
+            return b"" if await self._client().exists(k) else None
+        async with self._client().pipeline(transaction=False) as pipe:
+            pipe.exists(k)
+            pipe.getrange(k, start, -1 if end is None else end - 1)
+            exists, data = await pipe.execute()
+        return data if exists else None
+
+    async def _set(self, key: str, value: bytes) -> None:
+        await self._client().set(self._k(key), value)
+
+    async def _delete(self, key: str) -> None:
+        await self._client().delete(self._k(key))
+
+    async def _exists(self, key: str) -> bool:
+        return bool(await self._client().exists(self._k(key)))
+
+    async def _list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        offset = len(self.prefix) + 1
+        pattern = _escape_glob(self._k(prefix)) + "*"
+        async for raw in self._client().scan_iter(match=pattern, count=1000):
+            yield (raw.decode("utf-8") if isinstance(raw, bytes) else raw)[offset:]
+
+    # --- native batches: one command per batch ------------------------------------------------
+
+    async def _get_batch(self, keys: list[str]) -> dict[str, bytes]:
+        values = await self._client().mget([self._k(k) for k in keys])
+        return {k: v for k, v in zip(keys, values) if v is not None}
+
+    async def _set_batch(self, items: dict[str, bytes]) -> None:
+        await self._client().mset({self._k(k): v for k, v in items.items()})
+
+    async def _delete_batch(self, keys: list[str]) -> None:
+        await self._client().delete(*[self._k(k) for k in keys])

@@ -1,0 +1,140 @@
+"""RedisStore against a real redis-server: conformance, batching proof, zarr-python 2 interop."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pytest
+import redis
+
+import azarr
+from azarr.errors import StoreError
+from azarr.stores import RedisStore, RetryPolicy, Store, from_url
+from tests.services.common import free_port
+from tests.stores.conformance import Factory, StoreTests
+from tests.zarr2 import run_zarr2
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+class TestRedisStore(StoreTests):
+    @pytest.fixture
+    def store_factory(self, redis_url: str, prefix: str) -> Factory:
+        self.sync = redis.Redis.from_url(redis_url)
+        self.prefix = prefix
+        return lambda **options: RedisStore(redis_url, prefix=prefix, **options)
+
+    async def raw_set(self, store: Store, key: str, value: bytes) -> None:
+        self.sync.set(f"{self.prefix}:{key}", value)
+
+    async def raw_get(self, store: Store, key: str) -> bytes | None:
+        return self.sync.get(f"{self.prefix}:{key}")
+
+    async def broken_store(self, factory: Factory) -> Store:
+        # a real transport failure: nothing listens on this port
+        return RedisStore(f"redis://127.0.0.1:{free_port()}/0", retry=RetryPolicy(attempts=2, base_delay=0.01))
+
+
+def commandstats(client: redis.Redis) -> dict[str, int]:
+    return {k.removeprefix("cmdstat_"): v["calls"] for k, v in client.info("commandstats").items()}
+
+
+def test_get_many_is_one_mget_per_batch(redis_url: str, prefix: str) -> None:
+    sync = redis.Redis.from_url(redis_url)
+    z = azarr.open_array(RedisStore(redis_url, prefix=prefix), mode="w", shape=(1024, 64), chunks=(1, 64), dtype="f4")
+    z[...] = np.arange(1024 * 64, dtype="f4").reshape(1024, 64)
+    r = azarr.open_array(RedisStore(redis_url, prefix=prefix), mode="r")  # metadata: one MGET
+    sync.config_resetstat()
+    np.testing.assert_array_equal(r[...], np.arange(1024 * 64, dtype="f4").reshape(1024, 64))
+    stats = commandstats(sync)
+    assert stats.get("mget") == 2, stats  # 1024 chunks in batches of 1000
+    assert "get" not in stats, stats
+    sync.config_resetstat()
+    z[...] = 1.0
+    stats = commandstats(sync)
+    assert stats.get("mset") == 2 and "set" not in stats, stats
+
+
+def test_scan_not_keys(redis_url: str, prefix: str) -> None:
+    sync = redis.Redis.from_url(redis_url)
+    g = azarr.open_group(RedisStore(redis_url, prefix=prefix), mode="w")
+    g.create_array("a", shape=(2,), dtype="i1")
+    sync.config_resetstat()
+    assert list(g) == ["a"]
+    stats = commandstats(sync)
+    assert "scan" in stats and "keys" not in stats, stats
+
+
+def test_url_prefix_and_password_not_in_repr(redis_url: str, prefix: str) -> None:
+    s = from_url(redis_url + f"?prefix={prefix}")
+    assert isinstance(s, RedisStore) and s.prefix == prefix
+    secret = RedisStore("redis://user:hunter2@127.0.0.1:1/0")
+    assert "hunter2" not in repr(secret)
+
+
+def test_client_object_and_pickle(redis_url: str, prefix: str) -> None:
+    import pickle
+
+    import redis.asyncio as aioredis
+
+    async def main() -> bytes | None:
+        client = aioredis.Redis.from_url(redis_url)
+        store = RedisStore(client, prefix=prefix)
+        await store.set("k", b"v")
+        clone = pickle.loads(pickle.dumps(store))
+        out = await clone.get("k")
+        await clone.close()
+        await client.aclose()
+        return out
+
+    assert azarr.sync.run(main()) == b"v"
+
+
+def test_error_not_missing(redis_url: str) -> None:
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", retry=RetryPolicy(attempts=2, base_delay=0.01))
+    with pytest.raises(StoreError):
+        azarr.open_array(store, mode="r")
+
+
+def test_zarr2_interop_both_ways(redis_url: str, prefix: str) -> None:
+    host, port_db = redis_url.removeprefix("redis://").split(":")
+    port = int(port_db.split("/")[0])
+    run_zarr2(
+        """
+import zarr, numpy as np
+store = zarr.storage.RedisStore(prefix=P["prefix"], host=P["host"], port=P["port"])
+root = zarr.group(store=store, overwrite=True)
+root.attrs["who"] = "zarr2"
+a = root.create_dataset("x/y", shape=(20, 9), chunks=(6, 4), dtype="<u2", fill_value=7)
+a[3:, :5] = np.arange(17 * 5).reshape(17, 5)
+""",
+        prefix=prefix + "a", host=host, port=port,
+    )
+    g = azarr.open_group(RedisStore(redis_url, prefix=prefix + "a"), mode="r")
+    expected = np.full((20, 9), 7, "<u2")
+    expected[3:, :5] = np.arange(17 * 5).reshape(17, 5)
+    assert g.attrs["who"] == "zarr2"
+    np.testing.assert_array_equal(g["x/y"][...], expected)
+
+    mine = azarr.open_group(RedisStore(redis_url, prefix=prefix + "b"), mode="w")
+    mine.attrs["who"] = "azarr"
+    b = mine.create_array("p/q", shape=(11, 5), chunks=(4, 4), dtype="f8", fill_value=np.nan)
+    b[1:10, 1:4] = 2.5
+    res = run_zarr2(
+        """
+import zarr
+store = zarr.storage.RedisStore(prefix=P["prefix"], host=P["host"], port=P["port"])
+root = zarr.open_group(store=store, mode="r")
+RESULT = {"who": root.attrs["who"], "data": [[None if v != v else v for v in row] for row in root["p/q"][...].tolist()]}
+""",
+        prefix=prefix + "b", host=host, port=port,
+    )
+    expected2 = np.full((11, 5), np.nan)
+    expected2[1:10, 1:4] = 2.5
+    got = np.array([[np.nan if v is None else v for v in row] for row in res["data"]])
+    assert res["who"] == "azarr"
+    np.testing.assert_array_equal(got, expected2)
