@@ -1,0 +1,297 @@
+"""S3Store: objects in an S3 (or S3-compatible) bucket, on aiobotocore.
+
+One aiobotocore client per running event loop (clients are bound to the loop that
+created them), created lazily, with ``max_pool_connections`` sized to the store's
+concurrency budget. botocore's own retries are switched off: retries (503 SlowDown, 5xx,
+resets, timeouts) happen once, in the Store base class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlparse
+
+from azarr.errors import MissingDependencyError, StoreConfigError, StoreError, TransientStoreError
+from azarr.stores.base import RetryPolicy, Store
+
+try:
+    import aiohttp
+    from aiobotocore.session import get_session
+    from botocore import UNSIGNED
+    from botocore import exceptions as boto_exceptions
+    from botocore.config import Config
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingDependencyError("S3Store needs aiobotocore: pip install 'azarr[s3]'") from exc
+
+_MISSING_CODES = {"NoSuchKey", "404", "NotFound", "NoSuchBucket"}
+_TRANSIENT_CODES = {
+    "SlowDown", "503", "500", "502", "504", "InternalError", "ServiceUnavailable", "RequestTimeout",
+    "RequestTimeTooSkewed", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "429",
+}
+
+
+def _code(exc: Exception) -> str:
+    err = getattr(exc, "response", {}).get("Error", {}) if isinstance(exc, boto_exceptions.ClientError) else {}
+    return str(err.get("Code", ""))
+
+
+def _status(exc: Exception) -> int:
+    if isinstance(exc, boto_exceptions.ClientError):
+        return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return 0
+
+
+class S3Store(Store):
+    """A store under ``prefix`` in an S3 bucket (``s3://bucket/prefix``).
+
+    Credentials: ``key``/``secret``/``token``, a ``profile``, the environment / instance
+    metadata (botocore's default chain), or ``anon=True`` for public buckets. They are
+    kept for pickling (workers need them) but never shown in repr or errors.
+    """
+
+    url_schemes = ("s3",)
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        key: str | None = None,
+        secret: str | None = None,
+        token: str | None = None,
+        profile: str | None = None,
+        anon: bool = False,
+        read_only: bool = False,
+        concurrency: int | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 60.0,
+        config_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(read_only=read_only, concurrency=concurrency, retry=retry)
+        if not bucket or "/" in bucket:
+            raise StoreConfigError(f"invalid S3 bucket name {bucket!r}")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self._key, self._secret, self._token = key, secret, token
+        self.profile = profile
+        self.anon = anon
+        self.timeout = timeout
+        self.config_kwargs = dict(config_kwargs or {})
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._contexts: dict[int, Any] = {}
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "bucket": self.bucket,
+            "prefix": self.prefix,
+            "endpoint_url": self.endpoint_url,
+            "region": self.region,
+            "key": self._key,
+            "secret": self._secret,
+            "token": self._token,
+            "profile": self.profile,
+            "anon": self.anon,
+            "timeout": self.timeout,
+            "config_kwargs": self.config_kwargs or None,
+            **self._base_config(),
+        }
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> S3Store:
+        """Open ``s3://bucket/prefix``; options are constructor keywords (fsspec-style
+        ``client_kwargs={"endpoint_url": ..., "region_name": ...}`` is accepted too)."""
+        p = urlparse(url)
+        client_kwargs = options.pop("client_kwargs", None) or {}
+        if "endpoint_url" in client_kwargs:
+            options.setdefault("endpoint_url", client_kwargs["endpoint_url"])
+        if "region_name" in client_kwargs:
+            options.setdefault("region", client_kwargs["region_name"])
+        if "region_name" in options:
+            options.setdefault("region", options.pop("region_name"))
+        if "aws_access_key_id" in options:
+            options.setdefault("key", options.pop("aws_access_key_id"))
+        if "aws_secret_access_key" in options:
+            options.setdefault("secret", options.pop("aws_secret_access_key"))
+        return cls(p.netloc, p.path, **options)
+
+    def __repr__(self) -> str:
+        where = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+        return f"S3Store({where!r}" + (f", endpoint_url={self.endpoint_url!r})" if self.endpoint_url else ")")
+
+    # --- clients, one per event loop -------------------------------------------------------
+
+    async def _client(self) -> Any:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is not None:
+            return client
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        async with lock:
+            client = self._clients.get(loop)
+            if client is None:
+                session = get_session()
+                if self.profile:
+                    session.set_config_variable("profile", self.profile)
+                cfg = Config(
+                    max_pool_connections=self.concurrency,
+                    retries={"max_attempts": 1, "mode": "standard"},
+                    s3={"addressing_style": "path" if self.endpoint_url else "auto"},
+                    connect_timeout=self.timeout,
+                    read_timeout=self.timeout,
+                    signature_version=UNSIGNED if self.anon else None,
+                    **self.config_kwargs,
+                )
+                ctx = session.create_client(
+                    "s3",
+                    endpoint_url=self.endpoint_url,
+                    region_name=self.region or "us-east-1",
+                    aws_access_key_id=self._key,
+                    aws_secret_access_key=self._secret,
+                    aws_session_token=self._token,
+                    config=cfg,
+                )
+                client = await ctx.__aenter__()
+                self._contexts[id(client)] = ctx
+                self._clients[loop] = client
+        return client
+
+    async def close(self) -> None:
+        """Close the client of the running loop (clients of other loops are dropped)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        client = self._clients.pop(loop, None) if loop is not None else None
+        if client is not None:
+            ctx = self._contexts.pop(id(client), None)
+            if ctx is not None:
+                await ctx.__aexit__(None, None, None)
+        self._clients = weakref.WeakKeyDictionary()
+        self._contexts.clear()
+        await super().close()
+
+    # --- errors ------------------------------------------------------------------------------
+
+    def _is_retryable(self, exc: BaseException) -> bool:
+        """Throttling, 5xx, resets and timeouts are transient."""
+        if isinstance(exc, boto_exceptions.ClientError):
+            return _code(exc) in _TRANSIENT_CODES or _status(exc) >= 500 or _status(exc) == 429
+        if isinstance(
+            exc,
+            (
+                boto_exceptions.EndpointConnectionError,
+                boto_exceptions.ConnectionClosedError,
+                boto_exceptions.ReadTimeoutError,
+                boto_exceptions.ConnectTimeoutError,
+                boto_exceptions.ResponseStreamingError,
+                boto_exceptions.IncompleteReadError,
+                aiohttp.ClientError,
+                asyncio.TimeoutError,
+            ),
+        ):
+            return True
+        return super()._is_retryable(exc)
+
+    def _missing(self, exc: Exception) -> bool:
+        return isinstance(exc, boto_exceptions.ClientError) and (
+            _code(exc) in ("NoSuchKey", "404", "NotFound") or _status(exc) == 404
+        ) and _code(exc) != "NoSuchBucket"
+
+    def _k(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    # --- primitives -------------------------------------------------------------------------
+
+    async def _read_body(self, resp: dict[str, Any]) -> bytes:
+        async with resp["Body"] as body:
+            return await body.read()
+
+    async def _get(self, key: str) -> bytes | None:
+        client = await self._client()
+        try:
+            resp = await client.get_object(Bucket=self.bucket, Key=self._k(key))
+        except boto_exceptions.ClientError as exc:
+            if self._missing(exc):
+                return None
+            raise
+        return await self._read_body(resp)
+
+    async def _get_range(self, key: str, start: int, end: int | None) -> bytes | None:
+        if end is not None and end <= start:
+            return b"" if await self._exists(key) else None
+        rng = f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
+        return await self._ranged(key, rng)
+
+    async def _get_suffix(self, key: str, length: int) -> bytes | None:
+        if length == 0:
+            return b"" if await self._exists(key) else None
+        return await self._ranged(key, f"bytes=-{length}")
+
+    async def _ranged(self, key: str, rng: str) -> bytes | None:
+        client = await self._client()
+        try:
+            resp = await client.get_object(Bucket=self.bucket, Key=self._k(key), Range=rng)
+        except boto_exceptions.ClientError as exc:
+            if self._missing(exc):
+                return None
+            if _code(exc) == "InvalidRange" or _status(exc) == 416:
+                # the range starts past the end: empty if the object exists
+                return b"" if await self._exists(key) else None
+            raise
+        return await self._read_body(resp)
+
+    async def _set(self, key: str, value: bytes) -> None:
+        client = await self._client()
+        await client.put_object(Bucket=self.bucket, Key=self._k(key), Body=value)
+
+    async def _delete(self, key: str) -> None:
+        client = await self._client()
+        await client.delete_object(Bucket=self.bucket, Key=self._k(key))
+
+    async def _exists(self, key: str) -> bool:
+        client = await self._client()
+        try:
+            await client.head_object(Bucket=self.bucket, Key=self._k(key))
+        except boto_exceptions.ClientError as exc:
+            if self._missing(exc) or _code(exc) in ("404", "NotFound"):
+                return False
+            raise
+        return True
+
+    async def _list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        client = await self._client()
+        full = self._k(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        paginator = client.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+            for obj in page.get("Contents", []):
+                yield obj["Key"][strip:]
+
+    # --- native batch delete: DeleteObjects, 1000 keys per request ------------------------------
+
+    async def _delete_batch(self, keys: list[str]) -> None:
+        client = await self._client()
+        resp = await client.delete_objects(
+            Bucket=self.bucket, Delete={"Objects": [{"Key": self._k(k)} for k in keys], "Quiet": True}
+        )
+        errors = resp.get("Errors") or []
+        if errors:
+            first = errors[0]
+            code = first.get("Code", "")
+            err_cls = TransientStoreError if code in _TRANSIENT_CODES else StoreError
+            raise err_cls(
+                f"{self.name}: DeleteObjects failed for {len(errors)} keys, e.g. {first.get('Key')!r}: "
+                f"{code} {first.get('Message', '')}",
+                store=self.name,
+                key=first.get("Key"),
+            )
