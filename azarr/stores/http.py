@@ -1,0 +1,175 @@
+"""HTTPStore: read-only access to a store served over HTTP(S), on aiohttp.
+
+Keys are appended to the base URL (percent-encoded per segment). 404 (and 403 from
+static hosts that hide missing files, when ``missing_on_403=True``) is a missing key;
+every other non-2xx answer is an error. Byte ranges use the Range header. HTTP has no
+listing, so ``supports_listing`` is False: consolidated metadata (``.zmetadata``) is the
+way to open hierarchies over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from azarr.errors import MissingDependencyError, StoreError, TransientStoreError
+from azarr.stores.base import RetryPolicy, Store
+
+try:
+    import aiohttp
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingDependencyError("HTTPStore needs aiohttp: pip install 'azarr[http]'") from exc
+
+_TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
+
+
+def _redact(url: str) -> str:
+    p = urlsplit(url)
+    netloc = p.netloc.rpartition("@")[2] if "@" in p.netloc else p.netloc
+    return urlunsplit((p.scheme, netloc, p.path, "", ""))
+
+
+class HTTPStore(Store):
+    """A read-only store at ``url`` (``http(s)://host/path/to/data.zarr``)."""
+
+    url_schemes = ("http", "https")
+    supports_writes = False
+    supports_deletes = False
+    supports_listing = False
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        read_only: bool = True,
+        concurrency: int | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 60.0,
+        missing_on_403: bool = False,
+    ) -> None:
+        super().__init__(read_only=True, concurrency=concurrency, retry=retry)
+        self.url = url.rstrip("/")
+        self.headers = dict(headers or {})
+        self.timeout = timeout
+        self.missing_on_403 = missing_on_403
+        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "headers": self.headers or None,
+            "timeout": self.timeout,
+            "missing_on_403": self.missing_on_403,
+            "concurrency": self.concurrency,
+            "retry": self.retry,
+        }
+
+    def with_read_only(self, read_only: bool = True) -> HTTPStore:
+        """HTTPStore is always read-only; returns an equivalent store."""
+        return HTTPStore(**self._config())
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> HTTPStore:
+        """Open ``http(s)://...`` (options: headers, timeout, concurrency, ...)."""
+        options.pop("read_only", None)
+        return cls(url, **options)
+
+    def __repr__(self) -> str:
+        return f"HTTPStore({_redact(self.url)!r})"
+
+    def _session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        session = self._sessions.get(loop)
+        if session is None or session.closed:
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.concurrency),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                headers=self.headers,
+                auto_decompress=True,
+            )
+            self._sessions[loop] = session
+        return session
+
+    async def close(self) -> None:
+        """Close the session of the running loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        session = self._sessions.pop(loop, None) if loop is not None else None
+        if session is not None:
+            await session.close()
+        self._sessions = weakref.WeakKeyDictionary()
+        await super().close()
+
+    def _is_retryable(self, exc: BaseException) -> bool:
+        """Connection errors, timeouts and payload errors are transient."""
+        if isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError)):
+            return True
+        return super()._is_retryable(exc)
+
+    def _key_url(self, key: str) -> str:
+        return self.url + "/" + "/".join(quote(part, safe="") for part in key.split("/"))
+
+    async def _fetch(self, key: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, bytes]:
+        async with self._session().request(method, self._key_url(key), headers=headers) as resp:
+            if resp.status == 404 or (resp.status == 403 and self.missing_on_403):
+                return 404, b""
+            if resp.status == 416:
+                return 416, b""
+            if resp.status in _TRANSIENT_STATUS:
+                raise TransientStoreError(f"HTTP {resp.status} {resp.reason}", store=self.name, key=key)
+            if resp.status >= 400:
+                raise StoreError(f"{self.name}: GET {key!r} answered HTTP {resp.status} {resp.reason}", store=self.name, key=key)
+            return resp.status, await resp.read()
+
+    async def _get(self, key: str) -> bytes | None:
+        status, data = await self._fetch(key)
+        return None if status == 404 else data
+
+    async def _get_range(self, key: str, start: int, end: int | None) -> bytes | None:
+        if end is not None and end <= start:
+            return b"" if await self._exists(key) else None
+        rng = f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
+        status, data = await self._fetch(key, {"Range": rng})
+        if status == 404:
+            return None
+        if status == 416:
+            return b"" if await self._exists(key) else None
+        if status == 200:  # the server ignored the Range header: slice ourselves
+            return data[start:end]
+        return data
+
+    async def _get_suffix(self, key: str, length: int) -> bytes | None:
+        if length == 0:
+            return b"" if await self._exists(key) else None
+        status, data = await self._fetch(key, {"Range": f"bytes=-{length}"})
+        if status == 404:
+            return None
+        if status == 200:
+            return data[len(data) - min(length, len(data)) :]
+        return data
+
+    async def _exists(self, key: str) -> bool:
+        status, _ = await self._fetch(key, method="HEAD")
+        return status != 404
+
+    async def _set(self, key: str, value: bytes) -> None:  # pragma: no cover - read-only
+        raise StoreError(f"{self.name} is read-only", key=key)
+
+    async def _delete(self, key: str) -> None:  # pragma: no cover - read-only
+        raise StoreError(f"{self.name} is read-only", key=key)
+
+    async def _list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        raise StoreError(
+            f"{self.name} cannot list keys (HTTP has no listing); open hierarchies with consolidated metadata",
+            store=self.name,
+            key=prefix or None,
+        )
+        yield ""  # pragma: no cover
