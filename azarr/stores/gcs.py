@@ -1,0 +1,189 @@
+"""GCSStore: objects in a Google Cloud Storage bucket, on gcsfs's async API.
+
+One ``GCSFileSystem(asynchronous=True)`` per running event loop (its aiohttp session is
+bound to that loop), created lazily with the listings cache off so listings are never
+stale. Credentials follow gcsfs (``token``: None/"google_default", "anon", a service
+account file, a dict, or google.auth credentials) and never appear in repr or errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import weakref
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlparse
+
+from azarr.errors import MissingDependencyError, StoreConfigError
+from azarr.stores.base import RetryPolicy, Store
+
+# gcsfs >= 2026 probes bucket types over TLS gRPC when this is on, which stalls every
+# write against emulators for 60 s; azarr needs none of those experimental features.
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+
+try:
+    import aiohttp
+    import gcsfs
+    from gcsfs.retry import HttpError
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingDependencyError("GCSStore needs gcsfs: pip install 'azarr[gcs]'") from exc
+
+_TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
+
+
+class _SingleAttemptGCSFileSystem(gcsfs.GCSFileSystem):
+    """gcsfs with its own retry loop removed: retries happen once, in the Store base
+    (gcsfs would otherwise retry 6 times with up to 31 s of backoff underneath ours)."""
+
+    _request = getattr(gcsfs.GCSFileSystem._request, "__wrapped__", gcsfs.GCSFileSystem._request)
+
+
+class GCSStore(Store):
+    """A store under ``prefix`` in GCS bucket ``bucket`` (``gs://bucket/prefix``)."""
+
+    url_schemes = ("gs", "gcs")
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        project: str | None = None,
+        token: Any = None,
+        endpoint_url: str | None = None,
+        requester_pays: bool | str = False,
+        read_only: bool = False,
+        concurrency: int | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(read_only=read_only, concurrency=concurrency, retry=retry)
+        if not bucket or "/" in bucket:
+            raise StoreConfigError(f"invalid GCS bucket name {bucket!r}")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.project = project
+        self._token = token
+        self.endpoint_url = endpoint_url or os.environ.get("STORAGE_EMULATOR_HOST") or None
+        self.requester_pays = requester_pays
+        self._fss: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "bucket": self.bucket,
+            "prefix": self.prefix,
+            "project": self.project,
+            "token": self._token,
+            "endpoint_url": self.endpoint_url,
+            "requester_pays": self.requester_pays,
+            **self._base_config(),
+        }
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> GCSStore:
+        """Open ``gs://bucket/prefix`` (or ``gcs://``); options are constructor keywords."""
+        p = urlparse(url)
+        return cls(p.netloc, p.path, **options)
+
+    def __repr__(self) -> str:
+        where = f"gs://{self.bucket}/{self.prefix}".rstrip("/")
+        return f"GCSStore({where!r}" + (f", endpoint_url={self.endpoint_url!r})" if self.endpoint_url else ")")
+
+    async def _fs(self) -> Any:
+        loop = asyncio.get_running_loop()
+        fs = self._fss.get(loop)
+        if fs is None:
+            token = self._token
+            if token is None and self.endpoint_url:
+                token = "anon"
+            fs = _SingleAttemptGCSFileSystem(
+                project=self.project or "azarr",
+                token=token,
+                endpoint_url=self.endpoint_url,
+                requester_pays=self.requester_pays,
+                asynchronous=True,
+                loop=loop,
+                skip_instance_cache=True,
+                use_listings_cache=False,
+            )
+            await fs._set_session()
+            self._fss[loop] = fs
+        return fs
+
+    async def close(self) -> None:
+        """Close the session of the running loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        fs = self._fss.pop(loop, None) if loop is not None else None
+        session = getattr(fs, "_session", None) if fs is not None else None
+        if session is not None and not session.closed:
+            await session.close()
+        self._fss = weakref.WeakKeyDictionary()
+        await super().close()
+
+    def _is_retryable(self, exc: BaseException) -> bool:
+        """429/5xx answers, connection errors and timeouts are transient."""
+        if isinstance(exc, HttpError):
+            return (exc.code or 0) in _TRANSIENT_STATUS
+        if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
+            return True
+        return super()._is_retryable(exc)
+
+    def _path(self, key: str) -> str:
+        return f"{self.bucket}/{self.prefix}/{key}" if self.prefix else f"{self.bucket}/{key}"
+
+    async def _get(self, key: str) -> bytes | None:
+        fs = await self._fs()
+        try:
+            return await fs._cat_file(self._path(key))
+        except FileNotFoundError:
+            return None
+
+    async def _get_range(self, key: str, start: int, end: int | None) -> bytes | None:
+        fs = await self._fs()
+        if end is not None and end <= start:
+            return b"" if await self._exists(key) else None
+        try:
+            return await fs._cat_file(self._path(key), start=start, end=end)
+        except FileNotFoundError:
+            return None
+        except HttpError as exc:
+            if exc.code == 416:
+                return b"" if await self._exists(key) else None
+            raise
+
+    async def _set(self, key: str, value: bytes) -> None:
+        fs = await self._fs()
+        await fs._pipe_file(self._path(key), value)
+
+    async def _delete(self, key: str) -> None:
+        fs = await self._fs()
+        try:
+            await fs._rm_file(self._path(key))
+        except FileNotFoundError:
+            pass
+
+    async def _exists(self, key: str) -> bool:
+        fs = await self._fs()
+        try:
+            info = await fs._info(self._path(key))
+        except FileNotFoundError:
+            return False
+        return info.get("type") == "file"
+
+    async def _list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        fs = await self._fs()
+        base = f"{self.bucket}/{self.prefix}" if self.prefix else self.bucket
+        directory = prefix.rpartition("/")[0]
+        root = f"{base}/{directory}" if directory else base
+        strip = len(base) + 1
+        try:
+            found = await fs._find(root)
+        except FileNotFoundError:
+            return
+        for path in found:
+            key = path[strip:]
+            if key.startswith(prefix):
+                yield key
