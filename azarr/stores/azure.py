@@ -1,0 +1,234 @@
+"""AzureBlobStore: blobs in an Azure Storage container, on azure-storage-blob's aio client.
+
+One ``ContainerClient`` per running event loop (its aiohttp session is bound to that
+loop), created lazily with a connection pool sized to the store's concurrency and the
+SDK's own retries off (retries happen once, in the Store base). Credentials: a
+connection string, an account key, a SAS token, any azure.core credential, or
+``credential="default"`` for DefaultAzureCredential. None of them appear in repr or errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import weakref
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlparse
+
+from azarr.errors import MissingDependencyError, StoreConfigError
+from azarr.stores.base import RetryPolicy, Store
+
+try:
+    import aiohttp
+    from azure.core.exceptions import (
+        HttpResponseError,
+        ResourceNotFoundError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+    from azure.core.pipeline.transport import AioHttpTransport
+    from azure.storage.blob.aio import ContainerClient
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingDependencyError("AzureBlobStore needs azure-storage-blob: pip install 'azarr[azure]'") from exc
+
+_TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
+_SECRET_PATTERNS = (re.compile(r"(AccountKey=)[^;]+"), re.compile(r"(SharedAccessSignature=)[^;]+"), re.compile(r"(sig=)[^&;\s]+"))
+
+
+def _redact(text: str) -> str:
+    for pat in _SECRET_PATTERNS:
+        text = pat.sub(r"\1***", text)
+    return text
+
+
+def _account_from_connection_string(conn: str) -> str:
+    parts = dict(p.split("=", 1) for p in conn.split(";") if "=" in p)
+    if "BlobEndpoint" in parts:
+        return parts["BlobEndpoint"].rstrip("/")
+    return parts.get("AccountName", "?")
+
+
+class AzureBlobStore(Store):
+    """A store under ``prefix`` in an Azure Blob container (``az://container/prefix``)."""
+
+    url_schemes = ("az", "abfs", "abfss")
+
+    def __init__(
+        self,
+        container: str,
+        prefix: str = "",
+        *,
+        connection_string: str | None = None,
+        account_name: str | None = None,
+        account_url: str | None = None,
+        account_key: str | None = None,
+        sas_token: str | None = None,
+        credential: Any = None,
+        read_only: bool = False,
+        concurrency: int | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        super().__init__(read_only=read_only, concurrency=concurrency, retry=retry)
+        if not container:
+            raise StoreConfigError("AzureBlobStore needs a container name")
+        if not (connection_string or account_url or account_name):
+            raise StoreConfigError(
+                "AzureBlobStore needs connection_string, account_url or account_name (with a credential)"
+            )
+        self.container = container
+        self.prefix = prefix.strip("/")
+        self._connection_string = connection_string
+        self.account_name = account_name
+        self.account_url = account_url or (f"https://{account_name}.blob.core.windows.net" if account_name else None)
+        self._account_key = account_key
+        self._sas_token = sas_token
+        self._credential = credential
+        self.timeout = timeout
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._batch_delete_ok = True
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "container": self.container,
+            "prefix": self.prefix,
+            "connection_string": self._connection_string,
+            "account_name": self.account_name,
+            "account_url": self.account_url,
+            "account_key": self._account_key,
+            "sas_token": self._sas_token,
+            "credential": self._credential,
+            "timeout": self.timeout,
+            **self._base_config(),
+        }
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> AzureBlobStore:
+        """Open ``az://container/prefix`` (``abfs://``: ``container@account.dfs.core.windows.net/prefix`` works too)."""
+        p = urlparse(url)
+        container, _, host = p.netloc.partition("@")
+        if host and "account_name" not in options and "account_url" not in options and "connection_string" not in options:
+            options["account_name"] = host.split(".")[0]
+        return cls(container, p.path, **options)
+
+    def __repr__(self) -> str:
+        where = self.account_url or (_account_from_connection_string(self._connection_string) if self._connection_string else "?")
+        return f"AzureBlobStore({_redact(where)!r}, container={self.container!r}, prefix={self.prefix!r})"
+
+    # --- clients, one per event loop ---------------------------------------------------------
+
+    def _make_credential(self) -> Any:
+        if self._credential == "default":
+            from azure.identity.aio import DefaultAzureCredential
+
+            return DefaultAzureCredential()
+        if self._credential is not None:
+            return self._credential
+        if self._account_key:
+            return {"account_name": self.account_name, "account_key": self._account_key}
+        if self._sas_token:
+            return self._sas_token
+        return None
+
+    def _client(self) -> Any:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=self.concurrency))
+            transport = AioHttpTransport(session=session, session_owner=True)
+            common = {"transport": transport, "retry_total": 0, "connection_timeout": self.timeout, "read_timeout": self.timeout}
+            if self._connection_string:
+                client = ContainerClient.from_connection_string(self._connection_string, self.container, **common)
+            else:
+                client = ContainerClient(self.account_url, self.container, credential=self._make_credential(), **common)
+            self._clients[loop] = client
+        return client
+
+    async def close(self) -> None:
+        """Close the client of the running loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        client = self._clients.pop(loop, None) if loop is not None else None
+        if client is not None:
+            await client.close()
+        self._clients = weakref.WeakKeyDictionary()
+        await super().close()
+
+    def _is_retryable(self, exc: BaseException) -> bool:
+        """429/5xx answers, connection errors and timeouts are transient."""
+        if isinstance(exc, (ServiceRequestError, ServiceResponseError, aiohttp.ClientError, asyncio.TimeoutError)):
+            return True
+        if isinstance(exc, HttpResponseError):
+            return (exc.status_code or 0) in _TRANSIENT_STATUS
+        return super()._is_retryable(exc)
+
+    def _failure(self, op: str, key: str | None, exc: BaseException, attempts: int) -> Any:
+        err = super()._failure(op, key, exc, attempts)
+        err.args = (_redact(str(err)),)
+        return err
+
+    def _name(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    # --- primitives ------------------------------------------------------------------------------
+
+    async def _get(self, key: str) -> bytes | None:
+        try:
+            stream = await self._client().download_blob(self._name(key))
+            return await stream.readall()
+        except ResourceNotFoundError:
+            return None
+
+    async def _get_range(self, key: str, start: int, end: int | None) -> bytes | None:
+        if end is not None and end <= start:
+            return b"" if await self._exists(key) else None
+        try:
+            stream = await self._client().download_blob(
+                self._name(key), offset=start, length=None if end is None else end - start
+            )
+            return await stream.readall()
+        except ResourceNotFoundError:
+            return None
+        except HttpResponseError as exc:
+            if exc.status_code == 416:
+                return b"" if await self._exists(key) else None
+            raise
+
+    async def _set(self, key: str, value: bytes) -> None:
+        await self._client().upload_blob(self._name(key), value, overwrite=True)
+
+    async def _delete(self, key: str) -> None:
+        try:
+            await self._client().delete_blob(self._name(key))
+        except ResourceNotFoundError:
+            pass
+
+    async def _exists(self, key: str) -> bool:
+        return bool(await self._client().get_blob_client(self._name(key)).exists())
+
+    async def _list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        base = self.prefix + "/" if self.prefix else ""
+        async for blob in self._client().list_blobs(name_starts_with=base + prefix):
+            yield blob.name[len(base) :]
+
+    batch_size = 256  # the Blob Batch API takes at most 256 sub-requests
+
+    async def _delete_batch(self, keys: list[str]) -> None:
+        names = [self._name(k) for k in keys]
+        if self._batch_delete_ok:
+            try:
+                results = await self._client().delete_blobs(*names, raise_on_any_failure=False)
+                statuses = [resp.status_code async for resp in results]
+                bad = [(n, st) for n, st in zip(names, statuses) if st not in (200, 202, 404)]
+                if bad:
+                    raise HttpResponseError(message=f"batch delete of {bad[0][0]!r} answered {bad[0][1]}")
+                return
+            except HttpResponseError as exc:
+                if exc.status_code in _TRANSIENT_STATUS:
+                    raise
+                # Some services (e.g. Azurite) reject the Blob Batch API: delete one by one.
+                self._batch_delete_ok = False
+        await asyncio.gather(*(self._delete(k) for k in keys))
