@@ -1,0 +1,151 @@
+"""N5 blocks: header + compressed big-endian data (pure functions, no I/O).
+
+A block is ``uint16 mode, uint16 ndim, ndim x uint32 size`` (sizes fastest axis first),
+plus ``uint32 n`` in varlength mode (1), then the compressed elements, big-endian, with
+the first N5 dimension varying fastest — which is C order of the reversed (numpy) shape.
+Edge blocks are stored truncated to the part inside the dataset.
+"""
+
+from __future__ import annotations
+
+import bz2
+import lzma
+import math
+import struct
+import zlib
+from typing import Any
+
+import numpy as np
+
+from azarr.errors import CodecError, MetadataError
+
+MODE_DEFAULT = 0
+MODE_VARLENGTH = 1
+MODE_OBJECT = 2
+
+N5_DTYPES = {
+    "uint8": "u1", "uint16": "u2", "uint32": "u4", "uint64": "u8",
+    "int8": "i1", "int16": "i2", "int32": "i4", "int64": "i8",
+    "float32": "f4", "float64": "f8",
+}
+NUMPY_TO_N5 = {np.dtype(v).str[1:]: k for k, v in N5_DTYPES.items()}
+
+
+class Compression:
+    """One N5 compression (raw, gzip/zlib, bzip2, xz, blosc, zstd) from its config dict."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = dict(config)
+        kind = self.config.get("type")
+        self.type = kind
+        if kind == "raw":
+            self._codec = None
+        elif kind == "gzip":
+            self.level = int(self.config.get("level", -1))
+            self.use_zlib = bool(self.config.get("useZlib", False))
+        elif kind == "bzip2":
+            self.block_size = int(self.config.get("blockSize", 9))
+        elif kind in ("xz", "lzma"):
+            self.preset = int(self.config.get("preset", 6))
+        elif kind == "blosc":
+            from numcodecs import Blosc
+
+            shuffle = int(self.config.get("shuffle", 1))
+            self._codec = Blosc(
+                cname=str(self.config.get("cname", "lz4")),
+                clevel=int(self.config.get("clevel", 5)),
+                shuffle=shuffle,
+                blocksize=int(self.config.get("blocksize", 0)),
+            )
+        elif kind == "zstd":
+            from numcodecs import Zstd
+
+            self._codec = Zstd(level=int(self.config.get("level", 3)))
+        else:
+            raise MetadataError(f"attributes.json: unsupported N5 compression {config!r}")
+
+    def encode(self, data: bytes) -> bytes:
+        """Compress raw block data."""
+        kind = self.type
+        if kind == "raw":
+            return data
+        if kind == "gzip":
+            wbits = 15 if self.use_zlib else 31  # zlib container or gzip container
+            comp = zlib.compressobj(self.level, zlib.DEFLATED, wbits)
+            return comp.compress(data) + comp.flush()
+        if kind == "bzip2":
+            return bz2.compress(data, compresslevel=max(1, min(9, self.block_size)))
+        if kind in ("xz", "lzma"):
+            return lzma.compress(data, format=lzma.FORMAT_XZ, preset=self.preset)
+        return bytes(self._codec.encode(data))
+
+    def decode(self, data: bytes) -> bytes:
+        """Decompress block data."""
+        kind = self.type
+        if kind == "raw":
+            return data
+        if kind == "gzip":
+            return zlib.decompress(data, 47)  # 32 + 15: accept gzip or zlib headers
+        if kind == "bzip2":
+            return bz2.decompress(data)
+        if kind in ("xz", "lzma"):
+            return lzma.decompress(data)
+        return bytes(self._codec.decode(data))
+
+
+def parse_compression(doc: dict[str, Any]) -> dict[str, Any]:
+    """The compression config of a dataset's attributes (new ``compression`` or legacy ``compressionType``)."""
+    comp = doc.get("compression")
+    if comp is None:
+        legacy = doc.get("compressionType", "raw")
+        comp = {"type": legacy}
+    if not isinstance(comp, dict) or "type" not in comp:
+        raise MetadataError(f"attributes.json: invalid N5 compression {comp!r}")
+    Compression(comp)  # validate now
+    return comp
+
+
+def encode_block(chunk: np.ndarray, extent: tuple[int, ...], compression: Compression) -> bytes:
+    """Encode the in-bounds ``extent`` (numpy order) of a full chunk as an N5 block."""
+    part = chunk[tuple(slice(0, e) for e in extent)]
+    data = np.ascontiguousarray(part, dtype=part.dtype.newbyteorder(">")).tobytes()
+    sizes = tuple(reversed(extent))
+    header = struct.pack(f">HH{len(sizes)}I", MODE_DEFAULT, len(sizes), *sizes)
+    return header + compression.encode(data)
+
+
+def decode_block(
+    raw: bytes, chunks: tuple[int, ...], dtype: np.dtype, compression: Compression, fill: Any = 0
+) -> np.ndarray:
+    """Decode an N5 block into a full chunk (numpy order, native endian), padding truncated blocks."""
+    if len(raw) < 4:
+        raise CodecError(f"N5 block too short ({len(raw)} bytes)")
+    mode, ndim = struct.unpack_from(">HH", raw, 0)
+    if mode not in (MODE_DEFAULT, MODE_VARLENGTH):
+        raise CodecError(f"unsupported N5 block mode {mode}")
+    if ndim != len(chunks):
+        raise CodecError(f"N5 block has {ndim} dimensions, dataset has {len(chunks)}")
+    offset = 4 + 4 * ndim
+    if len(raw) < offset:
+        raise CodecError("N5 block header is truncated")
+    sizes = struct.unpack_from(f">{ndim}I", raw, 4)
+    extent = tuple(reversed(sizes))
+    count = math.prod(extent)
+    if mode == MODE_VARLENGTH:
+        (count,) = struct.unpack_from(">I", raw, offset)
+        offset += 4
+    if any(e > c for e, c in zip(extent, chunks)):
+        raise CodecError(f"N5 block size {list(sizes)} exceeds the dataset's blockSize")
+    data = compression.decode(raw[offset:])
+    be = dtype.newbyteorder(">")
+    if len(data) < count * be.itemsize:
+        raise CodecError(f"N5 block holds {len(data)} bytes, expected {count * be.itemsize}")
+    values = np.frombuffer(data, dtype=be, count=count)
+    if count != math.prod(extent):
+        raise CodecError(f"varlength N5 block with {count} elements cannot fill block {list(sizes)}")
+    values = values.reshape(extent).astype(dtype.newbyteorder("="), copy=False)
+    if extent == tuple(chunks):
+        return values
+    out = np.full(chunks, fill, dtype=dtype)
+    out[tuple(slice(0, e) for e in extent)] = values
+    return out
