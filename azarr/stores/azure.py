@@ -53,6 +53,7 @@ class AzureBlobStore(Store):
     """A store under ``prefix`` in an Azure Blob container (``az://container/prefix``)."""
 
     url_schemes = ("az", "abfs", "abfss")
+    share_unpickled = True
 
     def __init__(
         self,

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import os
+import pickle
 import random
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self, TypeVar
@@ -145,8 +148,36 @@ def _to_bytes(key: str, value: object) -> bytes:
         ) from None
 
 
+# Unpickled stores of the same configuration share one instance per process, so the
+# tasks a dask worker runs reuse one client / connection pool instead of building one
+# per task (an aiobotocore client costs ~100 ms to create).
+_SHARED: OrderedDict[tuple[type, bytes], Store] = OrderedDict()
+_SHARED_MAX = 64
+
+
 def _rebuild(cls: type[Store], config: dict[str, Any]) -> Store:
-    return cls(**config)
+    if not cls.share_unpickled:
+        return cls(**config)
+    try:
+        key = (cls, pickle.dumps(sorted(config.items(), key=lambda kv: kv[0])))
+    except Exception:
+        return cls(**config)
+    store = _SHARED.get(key)
+    if store is None or store._closed:
+        store = cls(**config)
+        _SHARED[key] = store
+        while len(_SHARED) > _SHARED_MAX:
+            _SHARED.popitem(last=False)
+    else:
+        _SHARED.move_to_end(key)
+    return store
+
+
+def _forget_shared_after_fork() -> None:
+    _SHARED.clear()
+
+
+os.register_at_fork(after_in_child=_forget_shared_after_fork)
 
 
 class Store(abc.ABC):
@@ -166,6 +197,9 @@ class Store(abc.ABC):
     batch_size: ClassVar[int] = 1000
     #: the URL scheme(s) the store answers to, for ``from_url``
     url_schemes: ClassVar[tuple[str, ...]] = ()
+    #: unpickled copies with equal configuration share one instance per process
+    #: (network stores: one client pool per worker, not one per task)
+    share_unpickled: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -43,6 +43,7 @@ class GCSStore(Store):
     """A store under ``prefix`` in GCS bucket ``bucket`` (``gs://bucket/prefix``)."""
 
     url_schemes = ("gs", "gcs")
+    share_unpickled = True
 
     def __init__(
         self,

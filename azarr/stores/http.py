@@ -36,6 +36,7 @@ class HTTPStore(Store):
     """A read-only store at ``url`` (``http(s)://host/path/to/data.zarr``)."""
 
     url_schemes = ("http", "https")
+    share_unpickled = True
     supports_writes = False
     supports_deletes = False
     supports_listing = False

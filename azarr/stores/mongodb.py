@@ -51,6 +51,7 @@ class MongoDBStore(Store):
     """
 
     url_schemes = ("mongodb", "mongodb+srv")
+    share_unpickled = True
     #: keys per ``$in`` find / bulk_write. Measured (benchmarks/db_batching.py): the test
     #: server's ``$in`` cost grows faster than linearly, so moderate batches run several
     #: finds concurrently instead of one huge one; pass ``batch_size=`` to tune.

@@ -49,6 +49,7 @@ class RedisStore(Store):
     """
 
     url_schemes = ("redis", "rediss")
+    share_unpickled = True
 
     def __init__(
         self,

@@ -53,6 +53,7 @@ class S3Store(Store):
     """
 
     url_schemes = ("s3",)
+    share_unpickled = True
 
     def __init__(
         self,
