@@ -1,0 +1,219 @@
+"""W1 through a 100 ms-per-request S3 endpoint: azarr's time vs the latency floor (and peers).
+
+Starts benchmarks/fake_s3.py as its own process with ``--delay`` per request (concurrent
+requests are not serialised), then for each stack runs the cases of workload W1:
+float32 (2048, 2048) in (64, 64) chunks = 1024 chunks, Zstd level 1, compressible data:
+full write, full read, a 64-chunk region read, metadata open. Prints the median of N
+runs, the requests the server saw, and the floor ceil(requests / concurrency) x latency.
+
+    .venv/bin/python benchmarks/latency.py [--latency 0.1] [--runs 3] [--peers]
+
+``--peers`` adds zarr-python 3 (ObjectStore/obstore and FsspecStore/s3fs, at their default
+concurrency of 10 and raised to 256) and tensorstore's zarr driver on its s3 kvstore.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+SHAPE, CHUNKS = (2048, 2048), (64, 64)
+REGION = (slice(512, 1024), slice(1024, 1536))  # 8 x 8 = 64 chunks
+CREDS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def workload() -> np.ndarray:
+    """Random-but-compressible float32 data (smooth field + quantised noise)."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]].astype("f4")
+    field = np.sin(x / 97.0) * np.cos(y / 61.0) * 50 + 273
+    return (field + np.round(rng.standard_normal(SHAPE) * 4) / 4).astype("f4")
+
+
+class Server:
+    """The fake S3 endpoint in a subprocess."""
+
+    def __init__(self, delay: float) -> None:
+        from tests.services.common import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "fake_s3.py"), "--port", str(self.port), "--delay", str(delay)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        for _ in range(200):
+            try:
+                self.stats()
+                break
+            except OSError:
+                time.sleep(0.05)
+        req = urllib.request.Request(f"{self.url}/bench", method="PUT")
+        urllib.request.urlopen(req).read()
+
+    def stats(self) -> dict[str, int]:
+        with urllib.request.urlopen(f"{self.url}/__stats", timeout=5) as r:
+            return json.loads(r.read())
+
+    def reset(self) -> None:
+        urllib.request.urlopen(f"{self.url}/__reset_stats", timeout=5).read()
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def measure(server: Server, fn: Callable[[], object], runs: int) -> tuple[float, int]:
+    """Median seconds over ``runs`` and requests per run."""
+    times, reqs = [], 0
+    for _ in range(runs):
+        server.reset()
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        reqs = server.stats().get("requests", 0)
+    return statistics.median(times), reqs
+
+
+def azarr_cases(server: Server, data: np.ndarray, concurrency: int | None) -> dict[str, Callable[[], object]]:
+    """The W1 cases for azarr (async API on its own loop)."""
+    import numcodecs
+
+    from azarr import aio
+    from azarr.stores import S3Store
+
+    loop = asyncio.new_event_loop()
+    opts = {"endpoint_url": server.url, "key": "bench", "secret": "bench", "region": "us-east-1"}
+    if concurrency:
+        opts["concurrency"] = concurrency
+    path = f"azarr-{concurrency or 'default'}"
+    store = S3Store("bench", path, **opts)
+    arr = loop.run_until_complete(
+        aio.open_array(store, "w", shape=SHAPE, chunks=CHUNKS, dtype="f4", compressor=numcodecs.Zstd(level=1))
+    )
+    run = loop.run_until_complete
+    return {
+        "write": lambda: run(arr.setitem(..., data)),
+        "read": lambda: run(arr.getitem(...)),
+        "region (64 chunks)": lambda: run(arr.getitem(REGION)),
+        "metadata open": lambda: run(aio.open_array(store, "r")),
+        "_concurrency": store.concurrency,  # type: ignore[dict-item]
+    }
+
+
+def zarr_cases(server: Server, data: np.ndarray, kind: str, concurrency: int) -> dict[str, Callable[[], object]]:
+    """The W1 cases for zarr-python 3 on obstore or s3fs."""
+    import zarr
+    from zarr.codecs.numcodecs import Zstd  # noqa: F401  (v2 arrays take numcodecs directly)
+
+    zarr.config.set({"async.concurrency": concurrency})
+    path = f"zarr-{kind}-{concurrency}"
+    if kind == "obstore":
+        from obstore.store import S3Store as ObS3
+        from zarr.storage import ObjectStore
+
+        obs = ObS3("bench", prefix=path, endpoint=server.url, access_key_id="bench", secret_access_key="bench",
+                   region="us-east-1", virtual_hosted_style_request=False, client_options={"allow_http": True})
+        store = ObjectStore(obs)
+    else:
+        from zarr.storage import FsspecStore
+
+        store = FsspecStore.from_url(
+            f"s3://bench/{path}", storage_options={"endpoint_url": server.url, "key": "bench", "secret": "bench", "asynchronous": True}
+        )
+    import numcodecs
+
+    z = zarr.create_array(store, shape=SHAPE, chunks=CHUNKS, dtype="f4", zarr_format=2,
+                          compressors=numcodecs.Zstd(level=1), overwrite=True)
+    return {
+        "write": lambda: z.__setitem__(Ellipsis, data),
+        "read": lambda: z[...],
+        "region (64 chunks)": lambda: z[REGION],
+        "metadata open": lambda: zarr.open_array(store, mode="r", zarr_format=2),
+        "_concurrency": concurrency,  # type: ignore[dict-item]
+    }
+
+
+def tensorstore_cases(server: Server, data: np.ndarray, concurrency: int) -> dict[str, Callable[[], object]]:
+    """The W1 cases for tensorstore's zarr driver on its s3 kvstore."""
+    import tensorstore as ts
+
+    os.environ.update(CREDS)
+    ctx = ts.Context({"s3_request_concurrency": {"limit": concurrency}})
+    spec = {
+        "driver": "zarr",
+        "kvstore": {"driver": "s3", "bucket": "bench", "path": f"ts-{concurrency}/", "endpoint": server.url,
+                    "aws_region": "us-east-1"},
+    }
+    meta = {"shape": list(SHAPE), "chunks": list(CHUNKS), "dtype": "<f4", "compressor": {"id": "zstd", "level": 1}}
+    t = ts.open({**spec, "metadata": meta}, create=True, delete_existing=True, context=ctx).result()
+    return {
+        "write": lambda: t.write(data).result(),
+        "read": lambda: t.read().result(),
+        "region (64 chunks)": lambda: t[REGION].read().result(),
+        "metadata open": lambda: ts.open(spec, context=ts.Context({"s3_request_concurrency": {"limit": concurrency}})).result(),
+        "_concurrency": concurrency,  # type: ignore[dict-item]
+    }
+
+
+def main() -> None:
+    """Run every stack and print one table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--peers", action="store_true")
+    args = parser.parse_args()
+    data = workload()
+    server = Server(args.latency)
+    stacks: list[tuple[str, Callable[[], dict[str, Callable[[], object]]]]] = [
+        ("azarr (default)", lambda: azarr_cases(server, data, None)),
+    ]
+    if args.peers:
+        stacks += [
+            ("zarr3+obstore x10", lambda: zarr_cases(server, data, "obstore", 10)),
+            ("zarr3+obstore x256", lambda: zarr_cases(server, data, "obstore", 256)),
+            ("zarr3+s3fs x10", lambda: zarr_cases(server, data, "s3fs", 10)),
+            ("zarr3+s3fs x256", lambda: zarr_cases(server, data, "s3fs", 256)),
+            ("tensorstore x256", lambda: tensorstore_cases(server, data, 256)),
+        ]
+    print(f"W1: f4 {SHAPE} in {CHUNKS} chunks (1024), Zstd(1); {args.latency * 1000:.0f} ms per request; median of {args.runs}")
+    print(f"{'stack':<20}{'case':<20}{'median s':>10}{'requests':>10}{'in flight':>10}{'floor s':>9}{'x floor':>8}")
+    try:
+        for name, make in stacks:
+            try:
+                cases = make()
+            except Exception as exc:  # a peer that cannot run here is reported, not hidden
+                print(f"{name:<20}could not run: {type(exc).__name__}: {exc}")
+                continue
+            conc = int(cases.pop("_concurrency"))  # type: ignore[arg-type]
+            order = ["write", "read", "region (64 chunks)", "metadata open"]
+            for case in order:
+                try:
+                    med, reqs = measure(server, cases[case], args.runs)
+                except Exception as exc:
+                    print(f"{name:<20}{case:<20}failed: {type(exc).__name__}: {exc}")
+                    continue
+                floor = math.ceil(reqs / conc) * args.latency if reqs else 0.0
+                ratio = f"{med / floor:>8.2f}" if floor else f"{'-':>8}"
+                print(f"{name:<20}{case:<20}{med:>10.3f}{reqs:>10}{conc:>10}{floor:>9.2f}{ratio}")
+    finally:
+        server.close()
+
+
+if __name__ == "__main__":
+    main()
