@@ -27,11 +27,13 @@ class FaultProxy:
     """Forward to ``upstream``; ``fault_rate`` of requests get one of ``faults``."""
 
     def __init__(self, upstream: str, *, fault_rate: float = 0.0, faults: tuple[str, ...] = ("503", "500", "reset"),
-                 delay: float = 0.0, seed: int = 0) -> None:
+                 delay: float = 0.0, seed: int = 0, stall_rate: float = 0.0, stall: float = 0.0) -> None:
         self.upstream = upstream.rstrip("/")
         self.fault_rate = fault_rate
         self.faults = faults
         self.delay = delay
+        self.stall_rate = stall_rate
+        self.stall = stall
         self.rng = random.Random(seed)
         self.counts: Counter[str] = Counter()
         self.url = ""
@@ -44,6 +46,9 @@ class FaultProxy:
         self.counts["requests"] += 1
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.stall_rate and request.method == "GET" and self.rng.random() < self.stall_rate:
+            self.counts["stalled"] += 1
+            await asyncio.sleep(self.stall)  # a straggler: answers, but very late
         if self.fault_rate and self.rng.random() < self.fault_rate:
             fault = self.rng.choice(self.faults)
             self.counts[fault] += 1

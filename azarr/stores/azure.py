@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError
 from azarr.stores.base import RetryPolicy, Store
+from azarr.stores.hedging import HedgePolicy
 
 try:
     import aiohttp
@@ -54,6 +55,7 @@ class AzureBlobStore(Store):
 
     url_schemes = ("az", "abfs", "abfss")
     share_unpickled = True
+    hedge_by_default = True
 
     def __init__(
         self,
@@ -69,9 +71,10 @@ class AzureBlobStore(Store):
         read_only: bool = False,
         concurrency: int | None = None,
         retry: RetryPolicy | None = None,
+        hedge: HedgePolicy | bool | None = None,
         timeout: float = 60.0,
     ) -> None:
-        super().__init__(read_only=read_only, concurrency=concurrency, retry=retry)
+        super().__init__(read_only=read_only, concurrency=concurrency, retry=retry, hedge=hedge)
         if not container:
             raise StoreConfigError("AzureBlobStore needs a container name")
         if not (connection_string or account_url or account_name):
@@ -101,6 +104,7 @@ class AzureBlobStore(Store):
             "sas_token": self._sas_token,
             "credential": self._credential,
             "timeout": self.timeout,
+            "hedge": self.hedge_policy or False,
             **self._base_config(),
         }
 

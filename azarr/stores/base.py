@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self, TypeVar
 
+from azarr.stores.hedging import Hedger, HedgePolicy
 from azarr.errors import (
     AzarrError,
     InvalidKeyError,
@@ -200,6 +201,8 @@ class Store(abc.ABC):
     #: unpickled copies with equal configuration share one instance per process
     #: (network stores: one client pool per worker, not one per task)
     share_unpickled: ClassVar[bool] = False
+    #: object stores hedge slow GETs by default (see azarr.stores.hedging)
+    hedge_by_default: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -207,8 +210,13 @@ class Store(abc.ABC):
         read_only: bool = False,
         concurrency: int | None = None,
         retry: RetryPolicy | None = None,
+        hedge: HedgePolicy | bool | None = None,
     ) -> None:
         self.read_only = bool(read_only)
+        if hedge is None:
+            hedge = self.hedge_by_default
+        self.hedge_policy: HedgePolicy | None = (HedgePolicy() if hedge is True else hedge) or None
+        self.hedger = Hedger(self.hedge_policy) if self.hedge_policy else None
         self.concurrency = int(concurrency) if concurrency is not None else self.default_concurrency()
         self.retry = retry if retry is not None else RetryPolicy()
         self.limiter = ConcurrencyLimiter(self.concurrency)
@@ -345,6 +353,9 @@ class Store(abc.ABC):
     async def get(self, key: str) -> bytes | None:
         """Return the value stored under ``key``, or ``None`` if it does not exist."""
         validate_key(key)
+        hedger = self.hedger
+        if hedger is not None:
+            return await self._call("get", key, lambda: hedger.run(lambda: self._get(key)))
         return await self._call("get", key, lambda: self._get(key))
 
     async def get_range(self, key: str, start: int, end: int | None = None) -> bytes | None:

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError
 from azarr.stores.base import RetryPolicy, Store
+from azarr.stores.hedging import HedgePolicy
 
 # gcsfs >= 2026 probes bucket types over TLS gRPC when this is on, which stalls every
 # write against emulators for 60 s; azarr needs none of those experimental features.
@@ -44,6 +45,7 @@ class GCSStore(Store):
 
     url_schemes = ("gs", "gcs")
     share_unpickled = True
+    hedge_by_default = True
 
     def __init__(
         self,
@@ -57,8 +59,9 @@ class GCSStore(Store):
         read_only: bool = False,
         concurrency: int | None = None,
         retry: RetryPolicy | None = None,
+        hedge: HedgePolicy | bool | None = None,
     ) -> None:
-        super().__init__(read_only=read_only, concurrency=concurrency, retry=retry)
+        super().__init__(read_only=read_only, concurrency=concurrency, retry=retry, hedge=hedge)
         if not bucket or "/" in bucket:
             raise StoreConfigError(f"invalid GCS bucket name {bucket!r}")
         self.bucket = bucket
@@ -77,6 +80,7 @@ class GCSStore(Store):
             "token": self._token,
             "endpoint_url": self.endpoint_url,
             "requester_pays": self.requester_pays,
+            "hedge": self.hedge_policy or False,
             **self._base_config(),
         }
 

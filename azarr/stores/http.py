@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from azarr.errors import MissingDependencyError, StoreError, TransientStoreError
 from azarr.stores.base import RetryPolicy, Store
+from azarr.stores.hedging import HedgePolicy
 
 try:
     import aiohttp
@@ -37,6 +38,7 @@ class HTTPStore(Store):
 
     url_schemes = ("http", "https")
     share_unpickled = True
+    hedge_by_default = True
     supports_writes = False
     supports_deletes = False
     supports_listing = False
@@ -49,10 +51,11 @@ class HTTPStore(Store):
         read_only: bool = True,
         concurrency: int | None = None,
         retry: RetryPolicy | None = None,
+        hedge: HedgePolicy | bool | None = None,
         timeout: float = 60.0,
         missing_on_403: bool = False,
     ) -> None:
-        super().__init__(read_only=True, concurrency=concurrency, retry=retry)
+        super().__init__(read_only=True, concurrency=concurrency, retry=retry, hedge=hedge)
         self.url = url.rstrip("/")
         self.headers = dict(headers or {})
         self.timeout = timeout
@@ -69,6 +72,7 @@ class HTTPStore(Store):
             "missing_on_403": self.missing_on_403,
             "concurrency": self.concurrency,
             "retry": self.retry,
+            "hedge": self.hedge_policy or False,
         }
 
     def with_read_only(self, read_only: bool = True) -> HTTPStore:

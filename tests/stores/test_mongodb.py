@@ -31,6 +31,9 @@ class TestMongoDBStore(StoreTests):
     async def raw_set(self, store: Store, key: str, value: bytes) -> None:
         self.sync.replace_one({"key": key}, {"key": key, "value": value}, upsert=True)
 
+    async def raw_set_many(self, store: Store, items: dict[str, bytes]) -> None:
+        self.sync.insert_many([{"key": k, "value": v} for k, v in items.items()])
+
     async def raw_get(self, store: Store, key: str) -> bytes | None:
         doc = self.sync.find_one({"key": key})
         return None if doc is None else bytes(doc["value"])

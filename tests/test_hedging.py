@@ -1,0 +1,75 @@
+"""Request hedging: stragglers are raced by a duplicate; values stay right; duplicates stay bounded."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+import azarr
+from azarr.stores import S3Store
+from azarr.stores.hedging import Hedger, HedgePolicy
+from tests.faultproxy import FaultProxy
+from tests.services.moto import S3_CREDENTIALS
+
+
+async def test_hedger_takes_first_answer_and_respects_budget() -> None:
+    h = Hedger(HedgePolicy(warmup=10, min_delay=0.01, budget=0.1))
+    calls = 0
+
+    async def fast() -> str:
+        await asyncio.sleep(0.001)
+        return "fast"
+
+    for _ in range(20):
+        assert await h.run(fast) == "fast"
+    assert h.threshold() is not None and h.hedges == 0
+
+    async def straggler_then_fast() -> str:
+        nonlocal calls
+        calls += 1
+        if calls % 2 == 1:
+            await asyncio.sleep(0.3)  # the original stalls...
+            return "late"
+        return "duplicate"  # ...its duplicate answers
+
+    assert await h.run(straggler_then_fast) == "duplicate"
+    assert h.hedges == 1 and h.hedge_wins == 1
+    for _ in range(12):  # budget: at most 10% of requests get a duplicate
+        await h.run(straggler_then_fast)
+    assert h.hedges <= 0.1 * h.requests
+
+
+async def test_hedger_propagates_errors_when_both_fail() -> None:
+    h = Hedger(HedgePolicy(warmup=1, min_delay=0.001, budget=1.0))
+
+    async def ok() -> int:
+        return 1
+
+    await h.run(ok)
+
+    async def boom() -> int:
+        await asyncio.sleep(0.01)
+        raise OSError("down")
+
+    with pytest.raises(OSError):
+        await h.run(boom)
+
+
+def test_stalled_gets_are_hedged_and_values_exact(s3_endpoint: str, s3_bucket: str) -> None:
+    data = np.arange(512 * 32, dtype="i4").reshape(512, 32)
+    writer = S3Store(s3_bucket, "h", endpoint_url=s3_endpoint, **S3_CREDENTIALS)
+    z = azarr.open_array(writer, mode="w", shape=data.shape, chunks=(1, 32), dtype="i4")
+    z[...] = data
+    with FaultProxy(s3_endpoint, stall_rate=0.02, stall=2.0, seed=3) as proxy:
+        store = S3Store(s3_bucket, "h", endpoint_url=proxy.url, **S3_CREDENTIALS,
+                        hedge=HedgePolicy(warmup=64, min_delay=0.05, budget=0.1))
+        r = azarr.open_array(store, mode="r")
+        for _ in range(3):  # several reads: the first warms the latency window up
+            np.testing.assert_array_equal(r[...], data)
+        stalled = proxy.counts["stalled"]
+    hedger = store.hedger
+    assert hedger is not None
+    assert stalled > 0 and hedger.hedge_wins > 0, (stalled, hedger.hedges, hedger.hedge_wins)
+    assert hedger.hedges <= 0.1 * hedger.requests
