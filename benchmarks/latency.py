@@ -90,7 +90,7 @@ def measure(server: Server, fn: Callable[[], object], runs: int) -> tuple[float,
     return statistics.median(times), reqs
 
 
-def azarr_cases(server: Server, data: np.ndarray, concurrency: int | None) -> dict[str, Callable[[], object]]:
+def azarr_cases(server: Server, data: np.ndarray, concurrency: int | None, fast_path: bool = True) -> dict[str, Callable[[], object]]:
     """The W1 cases for azarr (async API on its own loop)."""
     import numcodecs
 
@@ -101,7 +101,8 @@ def azarr_cases(server: Server, data: np.ndarray, concurrency: int | None) -> di
     opts = {"endpoint_url": server.url, "key": "bench", "secret": "bench", "region": "us-east-1"}
     if concurrency:
         opts["concurrency"] = concurrency
-    path = f"azarr-{concurrency or 'default'}"
+    opts["fast_path"] = fast_path
+    path = f"azarr-{concurrency or 'default'}-{fast_path}"
     store = S3Store("bench", path, **opts)
     arr = loop.run_until_complete(
         aio.open_array(store, "w", shape=SHAPE, chunks=CHUNKS, dtype="f4", compressor=numcodecs.Zstd(level=1))
@@ -177,12 +178,18 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--peers", action="store_true")
+    parser.add_argument("--baselines", action="store_true", help="also azarr via aiobotocore only, and at 64 in flight")
     args = parser.parse_args()
     data = workload()
     server = Server(args.latency)
     stacks: list[tuple[str, Callable[[], dict[str, Callable[[], object]]]]] = [
         ("azarr (default)", lambda: azarr_cases(server, data, None)),
     ]
+    if args.baselines:
+        stacks += [
+            ("azarr botocore x256", lambda: azarr_cases(server, data, 256, fast_path=False)),
+            ("azarr x64", lambda: azarr_cases(server, data, 64)),
+        ]
     if args.peers:
         stacks += [
             ("zarr3+obstore x10", lambda: zarr_cases(server, data, "obstore", 10)),

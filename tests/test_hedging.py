@@ -63,7 +63,7 @@ def test_stalled_gets_are_hedged_and_values_exact(s3_endpoint: str, s3_bucket: s
     z = azarr.open_array(writer, mode="w", shape=data.shape, chunks=(1, 32), dtype="i4")
     z[...] = data
     with FaultProxy(s3_endpoint, stall_rate=0.02, stall=2.0, seed=3) as proxy:
-        store = S3Store(s3_bucket, "h", endpoint_url=proxy.url, **S3_CREDENTIALS,
+        store = S3Store(s3_bucket, "h", endpoint_url=proxy.url, **S3_CREDENTIALS, concurrency=8,
                         hedge=HedgePolicy(warmup=64, min_delay=0.05, budget=0.1))
         r = azarr.open_array(store, mode="r")
         for _ in range(3):  # several reads: the first warms the latency window up

@@ -21,11 +21,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class HedgePolicy:
-    """When to hedge: ``percentile`` of the last ``window`` latencies (at least
-    ``min_delay`` seconds, and only after ``warmup`` samples), at most ``budget`` extra
-    requests per request sent."""
+    """When to hedge: ``factor`` x the ``percentile`` of the last ``window`` latencies (at
+    least ``min_delay`` seconds, and only after ``warmup`` samples), at most ``budget``
+    extra requests per request sent."""
 
     percentile: float = 0.95
+    #: the trigger is ``factor`` x the percentile: a tight latency distribution (every
+    #: request ~100 ms) should not hedge its own p95, only real stragglers
+    factor: float = 1.5
     window: int = 512
     warmup: int = 32
     min_delay: float = 0.02
@@ -54,7 +57,7 @@ class Hedger:
         if len(self._samples) >= self.policy.warmup and (self._threshold is None or self._since_update >= 32):
             ordered = sorted(self._samples)
             idx = min(len(ordered) - 1, int(len(ordered) * self.policy.percentile))
-            self._threshold = max(self.policy.min_delay, ordered[idx])
+            self._threshold = max(self.policy.min_delay, ordered[idx] * self.policy.factor)
             self._since_update = 0
 
     def _may_hedge(self) -> bool:
