@@ -125,6 +125,13 @@ class ObjectClient:
         self, method: str, key: str, creds: Credentials | None, *, data: bytes | None = None, rng: str | None = None
     ) -> tuple[int, bytes]:
         """Send one signed request; returns (status, body) for 2xx, 404 and 416, raises otherwise."""
+        status, body, _ = await self.request_full(method, key, creds, data=data, rng=rng)
+        return status, body
+
+    async def request_full(
+        self, method: str, key: str, creds: Credentials | None, *, data: bytes | None = None, rng: str | None = None
+    ) -> tuple[int, bytes, Any]:
+        """Like :meth:`request`, also returning the response headers."""
         uri = self._uri(key)
         headers = self.signer.headers(method, self.host, uri, "", creds) if creds is not None else {}
         if rng:
@@ -133,7 +140,7 @@ class ObjectClient:
         async with self.session.request(method, url, headers=headers, data=data) as resp:
             body = await resp.read()
             if resp.status < 300 or resp.status in (404, 416):
-                return resp.status, body
+                return resp.status, body, resp.headers
             raise error_from(resp.status, body)
 
     async def close(self) -> None:

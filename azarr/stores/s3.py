@@ -46,6 +46,14 @@ def _status(exc: Exception) -> int:
     return 0
 
 
+def _total_size(content_range: str | None) -> int | None:
+    """The total from a ``Content-Range: bytes a-b/total`` header."""
+    if not content_range or "/" not in content_range:
+        return None
+    total = content_range.rsplit("/", 1)[1]
+    return int(total) if total.isdigit() else None
+
+
 class S3Store(Store):
     """A store under ``prefix`` in an S3 bucket (``s3://bucket/prefix``).
 
@@ -77,6 +85,7 @@ class S3Store(Store):
         timeout: float = 60.0,
         config_kwargs: dict[str, Any] | None = None,
         fast_path: bool = True,
+        part_size: int | None = 8 * 1024 * 1024,
     ) -> None:
         super().__init__(read_only=read_only, concurrency=concurrency, retry=retry, hedge=hedge)
         if not bucket or "/" in bucket:
@@ -94,6 +103,7 @@ class S3Store(Store):
         self._contexts: dict[int, Any] = {}
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
         self.fast_path = fast_path
+        self.part_size = int(part_size) if part_size else None
         self._fast_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ObjectClient] = weakref.WeakKeyDictionary()
         self._creds_cache: Any = None
 
@@ -116,6 +126,7 @@ class S3Store(Store):
             "timeout": self.timeout,
             "config_kwargs": self.config_kwargs or None,
             "fast_path": self.fast_path,
+            "part_size": self.part_size,
             "hedge": self.hedge_policy or False,
             **self._base_config(),
         }
@@ -271,8 +282,33 @@ class S3Store(Store):
     async def _get(self, key: str) -> bytes | None:
         if not self.fast_path:
             return await self._boto_get(key)
+        if self.part_size:
+            return await self._get_in_parts(key, self.part_size)
         status, body = await self._request("GET", key)
         return None if status == 404 else body
+
+    async def _get_in_parts(self, key: str, part: int) -> bytes | None:
+        """GET the first ``part`` bytes; if the object is bigger, fetch the rest as
+        concurrent byte ranges (large chunks then use many connections, not one)."""
+        client = self._object_client()
+        creds = await self._credentials()
+        status, body, headers = await client.request_full("GET", self._k(key), creds, rng=f"bytes=0-{part - 1}")
+        if status == 404:
+            if b"NoSuchBucket" in body:
+                raise S3HTTPError(404, "NoSuchBucket", f"bucket {self.bucket!r} does not exist")
+            return None
+        if status == 416:  # empty object
+            return b""
+        total = _total_size(headers.get("Content-Range"))
+        if status != 206 or total is None or total <= len(body):
+            return body
+        ranges = [(start, min(start + part, total) - 1) for start in range(len(body), total, part)]
+        parts = await asyncio.gather(
+            *(client.request("GET", self._k(key), creds, rng=f"bytes={a}-{b}") for a, b in ranges)
+        )
+        if any(st != 206 for st, _ in parts):
+            raise TransientStoreError(f"{self.name}: object {key!r} changed while being read in parts", key=key)
+        return body + b"".join(p for _, p in parts)
 
     async def _get_range(self, key: str, start: int, end: int | None) -> bytes | None:
         if end is not None and end <= start:

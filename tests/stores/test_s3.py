@@ -98,3 +98,25 @@ def test_repr_hides_credentials(s3_endpoint: str) -> None:
     with pytest.raises(StoreError) as info:
         azarr.sync.run(fail())
     assert "topsecret" not in str(info.value)
+
+
+def test_large_objects_fetched_as_parallel_ranges(s3_endpoint: str, s3_bucket: str) -> None:
+    from tests.faultproxy import FaultProxy
+
+    blob = bytes(range(256)) * 40  # 10240 bytes
+    boto3_client(s3_endpoint).put_object(Bucket=s3_bucket, Key="big/obj", Body=blob)
+    boto3_client(s3_endpoint).put_object(Bucket=s3_bucket, Key="big/empty", Body=b"")
+    with FaultProxy(s3_endpoint) as proxy:
+        store = S3Store(s3_bucket, "big", endpoint_url=proxy.url, **S3_CREDENTIALS, part_size=1000)
+
+        async def main() -> tuple[bytes | None, bytes | None, bytes | None]:
+            try:
+                return await store.get("obj"), await store.get("empty"), await store.get("missing")
+            finally:
+                await store.close()
+
+        before = proxy.counts["requests"]
+        got, empty, missing = azarr.sync.run(main())
+        n = proxy.counts["requests"] - before
+    assert got == blob and empty == b"" and missing is None
+    assert n == 11 + 1 + 1  # ceil(10240 / 1000) ranged GETs, then one each
