@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -261,9 +262,10 @@ class AsyncArray:
         return self.path.rpartition("/")[2]
 
     @property
-    def attrs(self) -> dict[str, Any]:
-        """A copy of the array's user attributes (change them with :meth:`update_attributes`)."""
-        return dict(self._attrs)
+    def attrs(self) -> Mapping[str, Any]:
+        """The array's attributes, read-only (change them with :meth:`update_attributes`,
+        which writes them to the store; item assignment here would be lost, so it raises)."""
+        return MappingProxyType(dict(self._attrs))
 
     def __repr__(self) -> str:
         return f"<AsyncArray {self.name} shape={self.shape} dtype={self.dtype} store={self.store.name}>"

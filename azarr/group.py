@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from azarr.array import AsyncArray, delete_node, ensure_parents, group_metadata_for
@@ -87,9 +88,9 @@ class AsyncGroup:
         return self.path.rpartition("/")[2]
 
     @property
-    def attrs(self) -> dict[str, Any]:
-        """A copy of the group's attributes."""
-        return dict(self._attrs)
+    def attrs(self) -> Mapping[str, Any]:
+        """The group's attributes, read-only (change them with :meth:`update_attributes`)."""
+        return MappingProxyType(dict(self._attrs))
 
     @property
     def zarr_format(self) -> Any:
