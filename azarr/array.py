@@ -29,7 +29,7 @@ from azarr.errors import (
     ShapeMismatchError,
 )
 from azarr.meta.v2 import ArrayMetadataV2, GroupMetadataV2
-from azarr.node import _attribute_documents, NodeContext, classify, codec_pool, doc_key, format_of, join_path, normalize_path
+from azarr.node import AttributesMixin, NodeContext, classify, codec_pool, doc_key, format_of, join_path, normalize_path
 from azarr.stores.base import Store
 
 # Below this many stored bytes per operation, a thread hop costs more than the codec work.
@@ -72,7 +72,7 @@ async def _run_cpu(work: list[Any], fn: Any, nbytes: int) -> None:
     await asyncio.gather(*(loop.run_in_executor(pool, fn, g) for g in groups))
 
 
-class AsyncArray:
+class AsyncArray(AttributesMixin):
     """An N-dimensional chunked array in a store (async API).
 
     Open or create one with :meth:`open` / :meth:`create` (or ``azarr.aio.open_array``).
@@ -279,30 +279,6 @@ class AsyncArray:
         return doc_key(self.path, self.metadata.chunk_key(coords))
 
     # --- attributes -----------------------------------------------------------------------
-
-    async def update_attributes(self, new: Mapping[str, Any]) -> dict[str, Any]:
-        """Merge ``new`` into the attributes, store them, and return the result."""
-        self._check_writable()
-        attrs = {**self._attrs, **dict(new)}
-        await self._write_attrs(attrs)
-        return dict(attrs)
-
-    async def set_attributes(self, attrs: Mapping[str, Any]) -> None:
-        """Replace all attributes with ``attrs``."""
-        self._check_writable()
-        await self._write_attrs(dict(attrs))
-
-    async def delete_attribute(self, key: str) -> None:
-        """Remove one attribute (KeyError if absent)."""
-        self._check_writable()
-        attrs = dict(self._attrs)
-        del attrs[key]
-        await self._write_attrs(attrs)
-
-    async def _write_attrs(self, attrs: dict[str, Any]) -> None:
-        docs = _attribute_documents(self.metadata, attrs)
-        await self.context.write_documents(self.store, self.path, docs)
-        self._attrs = attrs
 
     async def refresh(self) -> None:
         """Re-read metadata and attributes from the store."""

@@ -8,10 +8,10 @@ from typing import Any
 
 from azarr.array import AsyncArray, delete_node, ensure_parents, group_metadata_for
 from azarr.errors import ContainsArrayError, ContainsGroupError, GroupNotFoundError, NodeNotFoundError, ReadOnlyError
-from azarr.node import _attribute_documents, NODE_DOCUMENTS, NodeContext, classify, doc_key, format_of, join_path, normalize_path
+from azarr.node import AttributesMixin, NODE_DOCUMENTS, NodeContext, classify, doc_key, format_of, join_path, normalize_path
 from azarr.stores.base import Store
 
-class AsyncGroup:
+class AsyncGroup(AttributesMixin):
     """A group of arrays and groups in a store (async API)."""
 
     def __init__(
@@ -103,29 +103,6 @@ class AsyncGroup:
     def _check_writable(self) -> None:
         if self.read_only:
             raise ReadOnlyError(f"group {self.name} in {self.store.name} is read-only", key=self.path)
-
-    async def update_attributes(self, new: Mapping[str, Any]) -> dict[str, Any]:
-        """Merge ``new`` into the attributes and store them."""
-        self._check_writable()
-        attrs = {**self._attrs, **dict(new)}
-        await self._write_attrs(attrs)
-        return dict(attrs)
-
-    async def set_attributes(self, attrs: Mapping[str, Any]) -> None:
-        """Replace all attributes."""
-        self._check_writable()
-        await self._write_attrs(dict(attrs))
-
-    async def delete_attribute(self, key: str) -> None:
-        """Remove one attribute (KeyError if absent)."""
-        self._check_writable()
-        attrs = dict(self._attrs)
-        del attrs[key]
-        await self._write_attrs(attrs)
-
-    async def _write_attrs(self, attrs: dict[str, Any]) -> None:
-        await self.context.write_documents(self.store, self.path, _attribute_documents(self.metadata, attrs))
-        self._attrs = attrs
 
     # --- members -------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ the one place metadata documents are written (so consolidated metadata can follo
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -140,3 +140,40 @@ def _attribute_documents(meta: Any, attrs: dict[str, Any]) -> dict[str, bytes]:
     """Documents to rewrite when only attributes change (N5 keeps them in attributes.json)."""
     fn = getattr(meta, "attributes_documents", None)
     return fn(attrs) if fn is not None else meta.to_documents(attrs)
+
+
+class AttributesMixin:
+    """Attribute editing shared by arrays and groups: every change is written through
+    the node's context (so consolidated metadata follows) before it is visible."""
+
+    store: Store
+    path: str
+    metadata: Any
+    context: NodeContext
+    _attrs: dict[str, Any]
+
+    def _check_writable(self) -> None:  # pragma: no cover - overridden by nodes
+        raise NotImplementedError
+
+    async def update_attributes(self, new: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge ``new`` into the attributes, store them, and return the result."""
+        self._check_writable()
+        attrs = {**self._attrs, **dict(new)}
+        await self._write_attrs(attrs)
+        return dict(attrs)
+
+    async def set_attributes(self, attrs: Mapping[str, Any]) -> None:
+        """Replace all attributes with ``attrs``."""
+        self._check_writable()
+        await self._write_attrs(dict(attrs))
+
+    async def delete_attribute(self, key: str) -> None:
+        """Remove one attribute (KeyError if absent)."""
+        self._check_writable()
+        attrs = dict(self._attrs)
+        del attrs[key]
+        await self._write_attrs(attrs)
+
+    async def _write_attrs(self, attrs: dict[str, Any]) -> None:
+        await self.context.write_documents(self.store, self.path, _attribute_documents(self.metadata, attrs))
+        self._attrs = attrs

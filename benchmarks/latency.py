@@ -120,7 +120,6 @@ def azarr_cases(server: Server, data: np.ndarray, concurrency: int | None, fast_
 def zarr_cases(server: Server, data: np.ndarray, kind: str, concurrency: int) -> dict[str, Callable[[], object]]:
     """The W1 cases for zarr-python 3 on obstore or s3fs."""
     import zarr
-    from zarr.codecs.numcodecs import Zstd  # noqa: F401  (v2 arrays take numcodecs directly)
 
     zarr.config.set({"async.concurrency": concurrency})
     path = f"zarr-{kind}-{concurrency}"

@@ -23,7 +23,7 @@ from azarr.errors import (
     SelectionError,
     ShapeMismatchError,
 )
-from azarr.stores import MemoryStore, Store
+from azarr.stores import MemoryStore
 
 
 class CountingStore(MemoryStore):

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError
-from azarr.stores.base import RetryPolicy, Store
+from azarr.stores.base import PerLoop, RetryPolicy, Store
 from azarr.stores.hedging import HedgePolicy
 
 try:
@@ -90,7 +89,7 @@ class AzureBlobStore(Store):
         self._sas_token = sas_token
         self._credential = credential
         self.timeout = timeout
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._clients: PerLoop[Any] = PerLoop()
         self._batch_delete_ok = True
 
     def _config(self) -> dict[str, Any]:
@@ -137,8 +136,7 @@ class AzureBlobStore(Store):
         return None
 
     def _client(self) -> Any:
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
+        client = self._clients.get()
         if client is None:
             session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=self.concurrency))
             transport = AioHttpTransport(session=session, session_owner=True)
@@ -147,19 +145,14 @@ class AzureBlobStore(Store):
                 client = ContainerClient.from_connection_string(self._connection_string, self.container, **common)
             else:
                 client = ContainerClient(self.account_url, self.container, credential=self._make_credential(), **common)
-            self._clients[loop] = client
+            self._clients.set(client)
         return client
 
     async def close(self) -> None:
         """Close the client of the running loop."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        client = self._clients.pop(loop, None) if loop is not None else None
+        client = self._clients.take()
         if client is not None:
             await client.close()
-        self._clients = weakref.WeakKeyDictionary()
         await super().close()
 
     def _is_retryable(self, exc: BaseException) -> bool:

@@ -28,7 +28,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from azarr.stores.hedging import Hedger, HedgePolicy
 from azarr.errors import (
@@ -105,6 +105,40 @@ class ConcurrencyLimiter:
     async def __aexit__(self, *exc: object) -> None:
         self.in_flight -= 1
         self._sem().release()
+
+
+class PerLoop(Generic[T]):
+    """One object (client, session) per running event loop.
+
+    Async clients belong to the loop that created them, and a store may be used from
+    several loops (azarr's sync-shim loop, a user's loop, a dask worker's), so each
+    backend keeps its clients in one of these.
+    """
+
+    def __init__(self) -> None:
+        self._items: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
+
+    def get(self) -> T | None:
+        """This loop's object, if it has one."""
+        return self._items.get(asyncio.get_running_loop())
+
+    def set(self, value: T) -> T:
+        """Remember ``value`` as this loop's object and return it."""
+        self._items[asyncio.get_running_loop()] = value
+        return value
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def take(self) -> T | None:
+        """Forget every loop's object; return this loop's (the only one closable from here)."""
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        item = self._items.get(loop) if loop is not None else None
+        self._items = weakref.WeakKeyDictionary()
+        return item
 
 
 def validate_key(key: str) -> str:

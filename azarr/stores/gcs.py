@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError
-from azarr.stores.base import RetryPolicy, Store
+from azarr.stores.base import PerLoop, RetryPolicy, Store
 from azarr.stores.hedging import HedgePolicy
 
 # gcsfs >= 2026 probes bucket types over TLS gRPC when this is on, which stalls every
@@ -70,7 +69,7 @@ class GCSStore(Store):
         self._token = token
         self.endpoint_url = endpoint_url or os.environ.get("STORAGE_EMULATOR_HOST") or None
         self.requester_pays = requester_pays
-        self._fss: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._fss: PerLoop[Any] = PerLoop()
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -95,8 +94,7 @@ class GCSStore(Store):
         return f"GCSStore({where!r}" + (f", endpoint_url={self.endpoint_url!r})" if self.endpoint_url else ")")
 
     async def _fs(self) -> Any:
-        loop = asyncio.get_running_loop()
-        fs = self._fss.get(loop)
+        fs = self._fss.get()
         if fs is None:
             token = self._token
             if token is None and self.endpoint_url:
@@ -107,25 +105,20 @@ class GCSStore(Store):
                 endpoint_url=self.endpoint_url,
                 requester_pays=self.requester_pays,
                 asynchronous=True,
-                loop=loop,
+                loop=asyncio.get_running_loop(),
                 skip_instance_cache=True,
                 use_listings_cache=False,
             )
             await fs._set_session()
-            self._fss[loop] = fs
+            self._fss.set(fs)
         return fs
 
     async def close(self) -> None:
         """Close the session of the running loop."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        fs = self._fss.pop(loop, None) if loop is not None else None
+        fs = self._fss.take()
         session = getattr(fs, "_session", None) if fs is not None else None
         if session is not None and not session.closed:
             await session.close()
-        self._fss = weakref.WeakKeyDictionary()
         await super().close()
 
     def _is_retryable(self, exc: BaseException) -> bool:

@@ -10,13 +10,12 @@ way to open hierarchies over HTTP.
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from azarr.errors import MissingDependencyError, StoreError, TransientStoreError
-from azarr.stores.base import RetryPolicy, Store
+from azarr.stores.base import PerLoop, RetryPolicy, Store
 from azarr.stores.hedging import HedgePolicy
 
 try:
@@ -60,9 +59,7 @@ class HTTPStore(Store):
         self.headers = dict(headers or {})
         self.timeout = timeout
         self.missing_on_403 = missing_on_403
-        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._sessions: PerLoop[Any] = PerLoop()
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -89,8 +86,7 @@ class HTTPStore(Store):
         return f"HTTPStore({_redact(self.url)!r})"
 
     def _session(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
-        session = self._sessions.get(loop)
+        session = self._sessions.get()
         if session is None or session.closed:
             session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.concurrency),
@@ -98,19 +94,14 @@ class HTTPStore(Store):
                 headers=self.headers,
                 auto_decompress=True,
             )
-            self._sessions[loop] = session
+            self._sessions.set(session)
         return session
 
     async def close(self) -> None:
         """Close the session of the running loop."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        session = self._sessions.pop(loop, None) if loop is not None else None
+        session = self._sessions.take()
         if session is not None:
             await session.close()
-        self._sessions = weakref.WeakKeyDictionary()
         await super().close()
 
     def _is_retryable(self, exc: BaseException) -> bool:

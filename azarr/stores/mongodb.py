@@ -9,15 +9,13 @@ anything is sent (values are never split or truncated).
 
 from __future__ import annotations
 
-import asyncio
 import re
-import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError, StoreError
-from azarr.stores.base import RetryPolicy, Store
+from azarr.stores.base import PerLoop, RetryPolicy, Store
 
 try:
     from bson import Binary
@@ -88,7 +86,7 @@ class MongoDBStore(Store):
         self.database = database
         self.collection = collection
         self.client_options = dict(client_options or {})
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._clients: PerLoop[Any] = PerLoop()
         self._indexed: set[int] = set()
 
     def _config(self) -> dict[str, Any]:
@@ -121,15 +119,14 @@ class MongoDBStore(Store):
     # --- clients, one per event loop ---------------------------------------------------------
 
     def _coll(self) -> Any:
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
+        client = self._clients.get()
         if client is None:
             if self._given_client is not None and not self._clients:
                 client = self._given_client
             else:
                 opts = {"maxPoolSize": self.concurrency, "serverSelectionTimeoutMS": 10_000, **self.client_options}
                 client = AsyncMongoClient(self.url, **opts)
-            self._clients[loop] = client
+            self._clients.set(client)
         return client.get_database(self.database).get_collection(self.collection)
 
     async def _ready(self) -> Any:
@@ -142,14 +139,9 @@ class MongoDBStore(Store):
 
     async def close(self) -> None:
         """Close the client of the running loop."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        client = self._clients.pop(loop, None) if loop is not None else None
+        client = self._clients.take()
         if client is not None and client is not self._given_client:
             await client.close()
-        self._clients = weakref.WeakKeyDictionary()
         self._indexed.clear()
         await super().close()
 

@@ -8,14 +8,12 @@ to the store's concurrency) is kept per running loop and created lazily.
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError
-from azarr.stores.base import RetryPolicy, Store
+from azarr.stores.base import PerLoop, RetryPolicy, Store
 
 try:
     import redis.asyncio as aioredis
@@ -80,7 +78,7 @@ class RedisStore(Store):
         if not isinstance(prefix, str) or not prefix:
             raise StoreConfigError("RedisStore prefix must be a non-empty string")
         self.prefix = prefix
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._clients: PerLoop[Any] = PerLoop()
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -112,8 +110,7 @@ class RedisStore(Store):
     # --- clients, one per event loop -------------------------------------------------------
 
     def _client(self) -> Any:
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
+        client = self._clients.get()
         if client is None:
             if self._given_client is not None and not self._clients:
                 client = self._given_client
@@ -123,19 +120,14 @@ class RedisStore(Store):
                 )
             else:
                 client = aioredis.Redis(max_connections=self.concurrency, **self._connection_kwargs)
-            self._clients[loop] = client
+            self._clients.set(client)
         return client
 
     async def close(self) -> None:
         """Close the client of the running loop (clients of other loops are dropped)."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        client = self._clients.pop(loop, None) if loop is not None else None
+        client = self._clients.take()
         if client is not None and client is not self._given_client:
             await client.aclose()
-        self._clients = weakref.WeakKeyDictionary()
         await super().close()
 
     def _is_retryable(self, exc: BaseException) -> bool:

@@ -9,14 +9,13 @@ resets, timeouts) happen once, in the Store base class.
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError, StoreError, TransientStoreError
 from azarr.stores._s3http import Credentials, ObjectClient, S3HTTPError, frozen
-from azarr.stores.base import RetryPolicy, Store
+from azarr.stores.base import PerLoop, RetryPolicy, Store
 from azarr.stores.hedging import HedgePolicy
 
 try:
@@ -99,12 +98,12 @@ class S3Store(Store):
         self.anon = anon
         self.timeout = timeout
         self.config_kwargs = dict(config_kwargs or {})
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._clients: PerLoop[Any] = PerLoop()
         self._contexts: dict[int, Any] = {}
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+        self._locks: PerLoop[Any] = PerLoop()
         self.fast_path = fast_path
         self.part_size = int(part_size) if part_size else None
-        self._fast_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ObjectClient] = weakref.WeakKeyDictionary()
+        self._fast_clients: PerLoop[Any] = PerLoop()
         self._creds_cache: Any = None
 
     @classmethod
@@ -156,15 +155,12 @@ class S3Store(Store):
     # --- clients, one per event loop -------------------------------------------------------
 
     async def _client(self) -> Any:
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
+        client = self._clients.get()
         if client is not None:
             return client
-        lock = self._locks.get(loop)
-        if lock is None:
-            lock = self._locks[loop] = asyncio.Lock()
+        lock = self._locks.get() or self._locks.set(asyncio.Lock())
         async with lock:
-            client = self._clients.get(loop)
+            client = self._clients.get()
             if client is None:
                 session = get_session()
                 if self.profile:
@@ -189,25 +185,19 @@ class S3Store(Store):
                 )
                 client = await ctx.__aenter__()
                 self._contexts[id(client)] = ctx
-                self._clients[loop] = client
+                self._clients.set(client)
         return client
 
     async def close(self) -> None:
         """Close the client of the running loop (clients of other loops are dropped)."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        fast = self._fast_clients.pop(loop, None) if loop is not None else None
+        fast = self._fast_clients.take()
         if fast is not None:
             await fast.close()
-        self._fast_clients = weakref.WeakKeyDictionary()
-        client = self._clients.pop(loop, None) if loop is not None else None
+        client = self._clients.take()
         if client is not None:
             ctx = self._contexts.pop(id(client), None)
             if ctx is not None:
                 await ctx.__aexit__(None, None, None)
-        self._clients = weakref.WeakKeyDictionary()
         self._contexts.clear()
         await super().close()
 
@@ -261,14 +251,13 @@ class S3Store(Store):
         return frozen(await cached.get_frozen_credentials())
 
     def _object_client(self) -> ObjectClient:
-        loop = asyncio.get_running_loop()
-        client = self._fast_clients.get(loop)
+        client = self._fast_clients.get()
         if client is None:
             region = self.region or "us-east-1"
             endpoint = self.endpoint_url or f"https://s3.{region}.amazonaws.com"
             client = ObjectClient(endpoint, self.bucket, region, self.concurrency, self.timeout,
                                   path_style=bool(self.endpoint_url) or "." in self.bucket)
-            self._fast_clients[loop] = client
+            self._fast_clients.set(client)
         return client
 
     async def _request(self, method: str, key: str, *, data: bytes | None = None, rng: str | None = None) -> tuple[int, bytes]:

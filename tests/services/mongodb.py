@@ -29,7 +29,7 @@ def mongodb_uri() -> Iterator[str]:
     """URI of a MongoDB-compatible server for this session."""
     given = os.environ.get("AZARR_TEST_MONGODB_URI")
     if given:
-        wait_until(lambda: _ping(given), 20, f"MongoDB at AZARR_TEST_MONGODB_URI")
+        wait_until(lambda: _ping(given), 20, "MongoDB at AZARR_TEST_MONGODB_URI")
         yield given
         return
     exe = Path(sys.executable).with_name("secantusd-py")
