@@ -138,3 +138,24 @@ async def test_consolidate_reads_concurrently() -> None:
     # one listing + one batched read for all member documents (not one read per array)
     assert store.calls["list_prefix"] == 1
     assert store.calls["get_many"] <= 2 and store.calls["get"] <= 1
+
+
+def test_single_read_on_a_real_server(redis_url: str) -> None:
+    import uuid
+
+    from azarr.stores import RedisStore
+
+    prefix = f"cons{uuid.uuid4().hex[:8]}"
+    g = azarr.open_group(RedisStore(redis_url, prefix=prefix), mode="w")
+    for i in range(10):
+        g.create_group(f"grp{i}").create_array("x", shape=(4,), chunks=(2,), dtype="i2").__setitem__(Ellipsis, i)
+    azarr.consolidate_metadata(RedisStore(redis_url, prefix=prefix))
+    counting = CountingStore(RedisStore(redis_url, prefix=prefix))
+    root = azarr.open_consolidated(counting)
+    assert counting.reads == 1
+    tree = root.tree()
+    arrays = [root[f"grp{i}/x"] for i in range(10)]
+    assert "x (4,) int16" in tree and all(a.shape == (4,) for a in arrays)
+    assert counting.reads == 1  # walking the tree and opening 10 arrays: no further requests
+    np.testing.assert_array_equal(arrays[3][...], [3, 3, 3, 3])
+    assert counting.reads == 2  # the chunk read
