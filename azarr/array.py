@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -70,6 +70,60 @@ async def _run_cpu(work: list[Any], fn: Any, nbytes: int) -> None:
     pool = codec_pool()
     groups = _split(work, pool._max_workers)
     await asyncio.gather(*(loop.run_in_executor(pool, fn, g) for g in groups))
+
+
+# Reads of at least this many chunks decode while the rest are still arriving.
+_EARLY_MIN = 16
+_EARLY_BATCH = 32
+
+
+class _EarlyDecoder:
+    """Decodes chunks in the codec pool as ``get_many`` delivers them (``on_value``).
+
+    On an object store a big read arrives in waves ~100 ms apart; decoding each wave
+    while the next is in flight removes the decode tail after the last response.
+    Used only with a store whose ``get_many`` is the base implementation (a wrapper
+    that overrides it may not accept ``on_value``).
+    """
+
+    @classmethod
+    def for_read(
+        cls, decode: Callable[[list[Any]], None], keys: list[str], projections: list[Any], store: Store
+    ) -> _EarlyDecoder | None:
+        """A decoder for this read, or None where early decoding does not apply."""
+        if len(keys) < _EARLY_MIN or type(store).get_many is not Store.get_many:
+            return None
+        by_key = dict(zip(keys, projections))
+        return cls(decode, by_key) if len(by_key) == len(keys) else None
+
+    def __init__(self, decode: Callable[[list[Any]], None], by_key: dict[str, Any]) -> None:
+        self.decode = decode
+        self.by_key = by_key
+        self.batch: list[Any] = []
+        self.futures: list[asyncio.Future[None]] = []
+        self.done: set[str] = set()
+
+    def add(self, key: str, data: bytes) -> None:
+        p = self.by_key.get(key)
+        if p is None or key in self.done:
+            return
+        self.done.add(key)
+        self.batch.append((key, data, p))
+        if len(self.batch) >= _EARLY_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.batch:
+            loop = asyncio.get_running_loop()
+            self.futures.append(loop.run_in_executor(codec_pool(), self.decode, self.batch))
+            self.batch = []
+
+    async def finish(self) -> None:
+        self._flush()
+        await asyncio.gather(*self.futures)
+
+    async def abandon(self) -> None:
+        await asyncio.gather(*self.futures, return_exceptions=True)
 
 
 class AsyncArray(AttributesMixin):
@@ -314,23 +368,37 @@ class AsyncArray(AttributesMixin):
         out = np.empty(indexer.buffer_shape, dtype=meta.dtype)
         keys = [self.chunk_key(p.chunk_coords) for p in projections]
         check = self._stale_check_key() if keys else None
-        found = await self.store.get_many(keys + [check] if check else keys) if keys else {}
-        if check:
-            self._verify_not_stale(check, found.pop(check, None))
+
+        def decode_into(items: list[Any]) -> None:
+            for key, data, p in items:
+                chunk = decode_chunk(meta, data, p.chunk_coords, key)
+                out[p.out_selection] = chunk[p.chunk_selection]
+
+        early = _EarlyDecoder.for_read(decode_into, keys, projections, self.store)
+        try:
+            if not keys:
+                found: dict[str, bytes] = {}
+            elif early is not None:
+                found = await self.store.get_many(keys + [check] if check else keys, on_value=early.add)
+            else:
+                found = await self.store.get_many(keys + [check] if check else keys)
+            if check:
+                self._verify_not_stale(check, found.pop(check, None))
+            if early is not None:
+                await early.finish()
+        except BaseException:
+            if early is not None:
+                await early.abandon()
+            raise
         work = []
         nbytes = 0
         for key, p in zip(keys, projections):
             data = found.get(key)
             if data is None:
                 out[p.out_selection] = fill
-            else:
+            elif early is None or key not in early.done:
                 work.append((key, data, p))
                 nbytes += len(data)
-
-        def decode_into(items: list[Any]) -> None:
-            for key, data, p in items:
-                chunk = decode_chunk(meta, data, p.chunk_coords, key)
-                out[p.out_selection] = chunk[p.chunk_selection]
 
         await _run_cpu(work, decode_into, nbytes if meta_compressed(meta) else 0)
         result = out.reshape(indexer.shape)

@@ -412,12 +412,16 @@ class Store(abc.ABC):
         value = await self._get(key)
         return None if value is None else value[len(value) - min(length, len(value)) :]
 
-    async def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
+    async def get_many(
+        self, keys: Iterable[str], *, on_value: Callable[[str, bytes], object] | None = None
+    ) -> dict[str, bytes]:
         """Return ``{key: value}`` for the keys that exist (missing keys are absent).
 
         Uses the backend's native batch call where it has one (one request per
         ``batch_size`` keys), otherwise concurrent single gets bounded by the store's
-        concurrency limit.
+        concurrency limit. ``on_value(key, value)``, if given, is called on the event
+        loop for each found key as soon as it arrives (before ``get_many`` returns), so a
+        caller can decode early chunks while later requests are still in flight.
         """
         keys = list(dict.fromkeys(keys))
         for key in keys:
@@ -426,17 +430,30 @@ class Store(abc.ABC):
             return {}
         if self._get_batch is not None:
             batch = self._get_batch
-            parts = await asyncio.gather(
-                *(
-                    self._call("get_many", part[0], lambda part=part: batch(part))
-                    for part in self._batches(keys)
-                )
-            )
+
+            async def one_batch(part: list[str]) -> dict[str, bytes]:
+                found = await self._call("get_many", part[0], lambda: batch(part))
+                if on_value is not None:
+                    for k, v in found.items():
+                        on_value(k, v)
+                return found
+
+            parts = await asyncio.gather(*(one_batch(part) for part in self._batches(keys)))
             out: dict[str, bytes] = {}
             for part in parts:
                 out.update(part)
             return out
-        values = await asyncio.gather(*(self.get(k) for k in keys))
+        get = self.get
+        if on_value is not None:
+            plain_get = get
+
+            async def get(key: str) -> bytes | None:
+                value = await plain_get(key)
+                if value is not None:
+                    on_value(key, value)
+                return value
+
+        values = await self._each(keys, get)
         return {k: v for k, v in zip(keys, values) if v is not None}
 
     async def set(self, key: str, value: BytesLike) -> None:
@@ -462,7 +479,7 @@ class Store(abc.ABC):
                 )
             )
             return
-        await asyncio.gather(*(self._call("set", k, lambda k=k: self._set(k, data[k])) for k in data))
+        await self._each(list(data), lambda k: self._call("set", k, lambda: self._set(k, data[k])))
 
     async def delete(self, key: str) -> None:
         """Delete ``key``; deleting a missing key is not an error."""
@@ -489,7 +506,7 @@ class Store(abc.ABC):
                 )
             )
             return
-        await asyncio.gather(*(self._call("delete", k, lambda k=k: self._delete(k)) for k in keys))
+        await self._each(keys, lambda k: self._call("delete", k, lambda: self._delete(k)))
 
     async def delete_prefix(self, prefix: str) -> None:
         """Delete every key under ``prefix`` (``""`` deletes everything)."""
@@ -531,6 +548,32 @@ class Store(abc.ABC):
             head, sep, _ = rest.partition("/")
             (dirs if sep else keys).add(head)
         return sorted(keys), sorted(dirs)
+
+    async def _each(self, items: list[str], fn: Callable[[str], Awaitable[T]]) -> list[T]:
+        """``[await fn(x) for x in items]``, run by at most ``concurrency`` worker tasks.
+
+        One task per item would cost a task step per key before the first request goes
+        out (35 ms for 1024 keys on 2 cores, measured); workers pulling from a shared
+        queue start sending at once. The first failure cancels the other workers.
+        """
+        if len(items) == 1:
+            return [await fn(items[0])]
+        results: list[Any] = [None] * len(items)
+        todo = iter(range(len(items)))
+
+        async def worker() -> None:
+            for i in todo:
+                results[i] = await fn(items[i])
+
+        tasks = [asyncio.ensure_future(worker()) for _ in range(min(len(items), self.concurrency))]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        return results
 
     def _batches(self, keys: list[str]) -> list[list[str]]:
         n = max(1, self.batch_size)

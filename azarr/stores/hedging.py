@@ -67,14 +67,32 @@ class Hedger:
         """Run ``fn()``; duplicate it once if it is slower than the threshold and budget allows."""
         self.requests += 1
         start = time.monotonic()
-        first = asyncio.ensure_future(fn())
         delay = self._threshold
-        if delay is None:
-            result = await first
+        if delay is None:  # warming up: no race, no extra task
+            result = await fn()
             self._record(time.monotonic() - start)
             return result
-        done, _ = await asyncio.wait({first}, timeout=delay)
-        if done or not self._may_hedge():
+        first = asyncio.ensure_future(fn())
+        # A timer and a done-callback on one future: the cheapest race asyncio offers
+        # (asyncio.wait costs ~3x more per request, and this runs for every chunk GET).
+        loop = asyncio.get_running_loop()
+        gate: asyncio.Future[bool] = loop.create_future()
+
+        def _open(_: object = None) -> None:
+            if not gate.done():
+                gate.set_result(True)
+
+        first.add_done_callback(_open)
+        timer = loop.call_later(delay, _open)
+        try:
+            await gate
+        except BaseException:
+            first.cancel()
+            raise
+        finally:
+            timer.cancel()
+            first.remove_done_callback(_open)
+        if first.done() or not self._may_hedge():
             result = await first
             self._record(time.monotonic() - start)
             return result

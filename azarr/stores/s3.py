@@ -233,7 +233,7 @@ class S3Store(Store):
     def _k(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    # --- the hot path: signed requests on a shared aiohttp session --------------------------
+    # --- the hot path: signed requests on lean keep-alive connections --------------------------
 
     async def _credentials(self) -> Credentials | None:
         if self.anon:
@@ -288,7 +288,7 @@ class S3Store(Store):
             return None
         if status == 416:  # empty object
             return b""
-        total = _total_size(headers.get("Content-Range"))
+        total = _total_size(headers.get("content-range"))
         if status != 206 or total is None or total <= len(body):
             return body
         ranges = [(start, min(start + part, total) - 1) for start in range(len(body), total, part)]

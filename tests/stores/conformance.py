@@ -227,6 +227,14 @@ class StoreTests:
         assert got == items
         assert await store.get_many([]) == {}
 
+    async def test_get_many_on_value_streams_each_found_key(self, store: Store) -> None:
+        items = {f"stream/{i}": bytes([i]) * (i + 1) for i in range(40)}
+        await self.raw_set_many(store, items)
+        seen: list[tuple[str, bytes]] = []
+        got = await store.get_many(list(items) + ["stream/missing"], on_value=lambda k, v: seen.append((k, v)))
+        assert got == items
+        assert sorted(seen) == sorted(items.items())  # every found key once, no missing ones
+
     async def test_get_many_large_batch(self, store: Store) -> None:
         items = {f"big/{i}": i.to_bytes(4, "little") for i in range(1100)}  # > one 1000-key batch
         await self.raw_set_many(store, items)
