@@ -11,6 +11,7 @@ deadlocking.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import threading
 from collections.abc import Coroutine, Iterator, Mapping, MutableMapping
@@ -63,6 +64,24 @@ def get_loop() -> asyncio.AbstractEventLoop:
             ready.wait()
             _loop, _thread = new_loop, thread
         return _loop
+
+
+@atexit.register
+def _close_connections_at_exit() -> None:
+    # Stores opened through the blocking API hold sessions on the I/O loop; closing them
+    # here (with a deadline) avoids "Unclosed client session" noise at interpreter exit.
+    loop, thread = _loop, _thread
+    if loop is None or thread is None or not thread.is_alive() or loop.is_closed():
+        return
+    from azarr.stores.base import LIVE_STORES
+
+    async def close_all() -> None:
+        await asyncio.gather(*(store.close() for store in list(LIVE_STORES)), return_exceptions=True)
+
+    try:
+        asyncio.run_coroutine_threadsafe(close_all(), loop).result(timeout=5)
+    except Exception:  # best effort: the process is exiting anyway
+        pass
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -41,6 +41,9 @@ from azarr.errors import (
 
 T = TypeVar("T")
 
+# Every store instance, weakly: lets the sync shim close its loop's connections at exit.
+LIVE_STORES: weakref.WeakSet[Store] = weakref.WeakSet()
+
 BytesLike = bytes | bytearray | memoryview
 
 #: Default number of requests a store keeps in flight. Object stores answer each
@@ -255,6 +258,7 @@ class Store(abc.ABC):
         self.retry = retry if retry is not None else RetryPolicy()
         self.limiter = ConcurrencyLimiter(self.concurrency)
         self._closed = False
+        LIVE_STORES.add(self)
 
     # --- configuration / pickling -----------------------------------------------------
 
