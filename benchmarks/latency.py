@@ -6,8 +6,10 @@ float32 (2048, 2048) in (64, 64) chunks = 1024 chunks, Zstd level 1, compressibl
 full write, full read, a 64-chunk region read, metadata open. Prints the median of N
 runs, the requests the server saw, and the floor ceil(requests / concurrency) x latency.
 
-    .venv/bin/python benchmarks/latency.py [--latency 0.1] [--runs 3] [--peers]
+    .venv/bin/python benchmarks/latency.py [--latency 0.1] [--runs 3] [--peers] [--via proxy|moto]
 
+``--via proxy`` puts benchmarks/latency_proxy.py in front of a zero-delay fake_s3;
+``--via moto`` puts it in front of moto (whose ~5 ms per request then shows in every stack).
 ``--peers`` adds zarr-python 3 (ObjectStore/obstore and FsspecStore/s3fs, at their default
 concurrency of 10 and raised to 256) and tensorstore's zarr driver on its s3 kvstore.
 """
@@ -46,36 +48,67 @@ def workload() -> np.ndarray:
 
 
 class Server:
-    """The fake S3 endpoint in a subprocess."""
+    """The S3 endpoint in subprocesses: fake_s3.py (delay inside), or an emulator behind latency_proxy.py.
 
-    def __init__(self, delay: float) -> None:
+    ``via="server"``: fake_s3.py sleeps ``delay`` per request. ``via="proxy"``: fake_s3.py
+    answers at once and a TCP latency proxy in front adds ``delay``. ``via="moto"``: the
+    proxy sits in front of moto, to show what a slow emulator does to every stack.
+    """
+
+    def __init__(self, delay: float, via: str = "server") -> None:
         from tests.services.common import free_port
 
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "fake_s3.py"), "--port", str(self.port), "--delay", str(delay)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        for _ in range(200):
-            try:
-                self.stats()
-                break
-            except OSError:
-                time.sleep(0.05)
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.via = via
+        port = free_port()
+        if via == "moto":
+            exe = Path(sys.executable).with_name("moto_server")
+            self._spawn([str(exe), "-H", "127.0.0.1", "-p", str(port)])
+            self.stats_url: str | None = None
+        else:
+            inner = delay if via == "server" else 0.0
+            self._spawn([sys.executable, str(HERE / "fake_s3.py"), "--port", str(port), "--delay", str(inner)])
+            self.stats_url = f"http://127.0.0.1:{port}"
+        self.url = f"http://127.0.0.1:{port}"
+        self._wait(self.url + ("/moto-api/" if via == "moto" else "/__stats"))
+        if via != "server":
+            proxy_port = free_port()
+            self._spawn([sys.executable, str(HERE / "latency_proxy.py"), "--port", str(proxy_port),
+                         "--upstream", f"127.0.0.1:{port}", "--delay", str(delay)])
+            self.url = f"http://127.0.0.1:{proxy_port}"
+            self._wait(self.url + ("/moto-api/" if via == "moto" else "/__stats"))
         req = urllib.request.Request(f"{self.url}/bench", method="PUT")
         urllib.request.urlopen(req).read()
 
+    def _spawn(self, argv: list[str]) -> None:
+        self.procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    @staticmethod
+    def _wait(url: str) -> None:
+        for _ in range(400):
+            try:
+                urllib.request.urlopen(url, timeout=5).read()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"benchmark endpoint {url} did not start")
+
     def stats(self) -> dict[str, int]:
-        with urllib.request.urlopen(f"{self.url}/__stats", timeout=5) as r:
+        """Request counts seen by fake_s3 (empty for moto, which does not count)."""
+        if self.stats_url is None:
+            return {}
+        with urllib.request.urlopen(f"{self.stats_url}/__stats", timeout=5) as r:
             return json.loads(r.read())
 
     def reset(self) -> None:
-        urllib.request.urlopen(f"{self.url}/__reset_stats", timeout=5).read()
+        if self.stats_url is not None:
+            urllib.request.urlopen(f"{self.stats_url}/__reset_stats", timeout=5).read()
 
     def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(10)
 
 
 def measure(server: Server, fn: Callable[[], object], runs: int) -> tuple[float, int]:
@@ -178,9 +211,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--peers", action="store_true")
     parser.add_argument("--baselines", action="store_true", help="also azarr via aiobotocore only, and at 64 in flight")
+    parser.add_argument("--via", choices=["server", "proxy", "moto"], default="server",
+                        help="where the latency comes from: fake_s3's own delay (default), a TCP latency "
+                        "proxy in front of fake_s3, or the proxy in front of moto")
     args = parser.parse_args()
     data = workload()
-    server = Server(args.latency)
+    server = Server(args.latency, args.via)
     stacks: list[tuple[str, Callable[[], dict[str, Callable[[], object]]]]] = [
         ("azarr (default)", lambda: azarr_cases(server, data, None)),
     ]
@@ -197,7 +233,8 @@ def main() -> None:
             ("zarr3+s3fs x256", lambda: zarr_cases(server, data, "s3fs", 256)),
             ("tensorstore x256", lambda: tensorstore_cases(server, data, 256)),
         ]
-    print(f"W1: f4 {SHAPE} in {CHUNKS} chunks (1024), Zstd(1); {args.latency * 1000:.0f} ms per request; median of {args.runs}")
+    print(f"W1: f4 {SHAPE} in {CHUNKS} chunks (1024), Zstd(1); {args.latency * 1000:.0f} ms per request "
+          f"(via {args.via}); median of {args.runs}")
     print(f"{'stack':<20}{'case':<20}{'median s':>10}{'requests':>10}{'in flight':>10}{'floor s':>9}{'x floor':>8}")
     try:
         for name, make in stacks:
