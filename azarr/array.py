@@ -55,6 +55,13 @@ def _is_fill(chunk: np.ndarray, fill: Any) -> bool:
     return bool(np.all(chunk == fill))
 
 
+def _show_scalar(value: Any) -> str:
+    """``nan`` rather than ``np.float32(nan)``; dates keep numpy's readable repr."""
+    if isinstance(value, np.generic) and value.dtype.kind not in "Mm":
+        return repr(value.item())
+    return repr(value)
+
+
 def _split(items: list[Any], parts: int) -> list[list[Any]]:
     return [items[i::parts] for i in range(parts) if items[i::parts]]
 
@@ -585,7 +592,7 @@ class AsyncArray(AttributesMixin):
             ("Shape", str(self.shape)),
             ("Chunk shape", str(self.chunks)),
             ("Order", self.order),
-            ("Fill value", repr(self.fill_value)),
+            ("Fill value", _show_scalar(self.fill_value)),
             ("Compressor", repr(comp)),
             ("Filters", repr(getattr(self.metadata, "filters", None))),
             ("Store", self.store.name),
