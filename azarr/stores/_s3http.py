@@ -87,6 +87,14 @@ class S3HTTPError(Exception):
         self.code = code
 
 
+class WrongRegionError(S3HTTPError):
+    """The bucket lives in another region (S3 said so in ``x-amz-bucket-region``)."""
+
+    def __init__(self, status: int, region: str) -> None:
+        super().__init__(status, "WrongRegion", f"the bucket is in region {region!r}")
+        self.region = region
+
+
 def error_from(status: int, body: bytes) -> S3HTTPError:
     """Parse an S3 XML error body (best effort)."""
     code = _CODE.search(body)
@@ -137,6 +145,9 @@ class ObjectClient:
         resp = await self.http.request(method, uri, headers, data, timeout=self.timeout)
         if resp.status < 300 or resp.status in (404, 416):
             return resp.status, resp.body, resp.headers
+        region = resp.headers.get("x-amz-bucket-region")
+        if region and region != self.signer.region and resp.status in (301, 307, 400, 403):
+            raise WrongRegionError(resp.status, region)
         raise error_from(resp.status, resp.body)
 
     async def close(self) -> None:

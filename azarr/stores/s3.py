@@ -9,14 +9,28 @@ resets, timeouts) happen once, in the Store base class.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError, StoreError, TransientStoreError
-from azarr.stores._s3http import Credentials, ObjectClient, S3HTTPError, frozen
+from azarr.stores._s3http import Credentials, ObjectClient, S3HTTPError, WrongRegionError, frozen
 from azarr.stores.base import PerLoop, RetryPolicy, Store
 from azarr.stores.hedging import HedgePolicy
+
+T = TypeVar("T")
+
+
+def _needs_proxy(endpoint_url: str | None, config_kwargs: dict[str, Any]) -> bool:
+    """Whether requests to the endpoint must go through an HTTP(S) proxy."""
+    if config_kwargs.get("proxies"):
+        return True
+    parsed = urlparse(endpoint_url or "https://s3.amazonaws.com")
+    proxies = urllib.request.getproxies()
+    if not proxies.get(parsed.scheme or "https"):
+        return False
+    return not urllib.request.proxy_bypass(parsed.hostname or "")
 
 try:
     import aiohttp
@@ -102,6 +116,11 @@ class S3Store(Store):
         self._contexts: dict[int, Any] = {}
         self._locks: PerLoop[Any] = PerLoop()
         self.fast_path = fast_path
+        # The lean client speaks to the endpoint directly; behind an HTTP(S) proxy (environment
+        # or botocore config) every request goes through aiobotocore, which honours it.
+        self._fast = fast_path and not _needs_proxy(endpoint_url, self.config_kwargs)
+        self._learned_region: str | None = None  # from an x-amz-bucket-region redirect
+        self._retired: list[Any] = []
         self.part_size = int(part_size) if part_size else None
         self._fast_clients: PerLoop[Any] = PerLoop()
         self._creds_cache: Any = None
@@ -193,6 +212,9 @@ class S3Store(Store):
         fast = self._fast_clients.take()
         if fast is not None:
             await fast.close()
+        retired, self._retired = self._retired, []
+        for old in retired:
+            await old.close()
         client = self._clients.take()
         if client is not None:
             ctx = self._contexts.pop(id(client), None)
@@ -253,15 +275,33 @@ class S3Store(Store):
     def _object_client(self) -> ObjectClient:
         client = self._fast_clients.get()
         if client is None:
-            region = self.region or "us-east-1"
+            region = self._learned_region or self.region or "us-east-1"
             endpoint = self.endpoint_url or f"https://s3.{region}.amazonaws.com"
             client = ObjectClient(endpoint, self.bucket, region, self.concurrency, self.timeout,
                                   path_style=bool(self.endpoint_url) or "." in self.bucket)
             self._fast_clients.set(client)
         return client
 
+    async def _fast_call(self, fn: Callable[[ObjectClient, Credentials | None], Awaitable[T]]) -> T:
+        """Run ``fn`` with this loop's lean client; follow one region redirect.
+
+        With no ``region`` given, requests start in us-east-1 (as botocore does); S3 answers
+        for a bucket elsewhere with ``x-amz-bucket-region``, and the store moves there once.
+        """
+        creds = await self._credentials()
+        client = self._object_client()
+        try:
+            return await fn(client, creds)
+        except WrongRegionError as exc:
+            if self._fast_clients.get() is client:  # the first request to learn it swaps the client
+                self._learned_region = exc.region
+                self._fast_clients.take()
+                self._retired.append(client)  # closed with the store: other requests may still use it
+            return await fn(self._object_client(), creds)
+
     async def _request(self, method: str, key: str, *, data: bytes | None = None, rng: str | None = None) -> tuple[int, bytes]:
-        status, body = await self._object_client().request(method, self._k(key), await self._credentials(), data=data, rng=rng)
+        k = self._k(key)
+        status, body = await self._fast_call(lambda c, creds: c.request(method, k, creds, data=data, rng=rng))
         if status == 404 and b"NoSuchBucket" in body:
             raise S3HTTPError(404, "NoSuchBucket", f"bucket {self.bucket!r} does not exist")
         return status, body
@@ -269,7 +309,7 @@ class S3Store(Store):
     # --- primitives -------------------------------------------------------------------------
 
     async def _get(self, key: str) -> bytes | None:
-        if not self.fast_path:
+        if not self._fast:
             return await self._boto_get(key)
         if self.part_size:
             return await self._get_in_parts(key, self.part_size)
@@ -279,9 +319,8 @@ class S3Store(Store):
     async def _get_in_parts(self, key: str, part: int) -> bytes | None:
         """GET the first ``part`` bytes; if the object is bigger, fetch the rest as
         concurrent byte ranges (large chunks then use many connections, not one)."""
-        client = self._object_client()
-        creds = await self._credentials()
-        status, body, headers = await client.request_full("GET", self._k(key), creds, rng=f"bytes=0-{part - 1}")
+        k = self._k(key)
+        status, body, headers = await self._fast_call(lambda c, creds: c.request_full("GET", k, creds, rng=f"bytes=0-{part - 1}"))
         if status == 404:
             if b"NoSuchBucket" in body:
                 raise S3HTTPError(404, "NoSuchBucket", f"bucket {self.bucket!r} does not exist")
@@ -292,9 +331,8 @@ class S3Store(Store):
         if status != 206 or total is None or total <= len(body):
             return body
         ranges = [(start, min(start + part, total) - 1) for start in range(len(body), total, part)]
-        parts = await asyncio.gather(
-            *(client.request("GET", self._k(key), creds, rng=f"bytes={a}-{b}") for a, b in ranges)
-        )
+        client, creds = self._object_client(), await self._credentials()
+        parts = await asyncio.gather(*(client.request("GET", k, creds, rng=f"bytes={a}-{b}") for a, b in ranges))
         if any(st != 206 for st, _ in parts):
             raise TransientStoreError(f"{self.name}: object {key!r} changed while being read in parts", key=key)
         return body + b"".join(p for _, p in parts)
@@ -311,7 +349,7 @@ class S3Store(Store):
         return await self._ranged(key, f"bytes=-{length}")
 
     async def _ranged(self, key: str, rng: str) -> bytes | None:
-        if not self.fast_path:
+        if not self._fast:
             return await self._boto_ranged(key, rng)
         status, body = await self._request("GET", key, rng=rng)
         if status == 404:
@@ -321,21 +359,21 @@ class S3Store(Store):
         return body
 
     async def _set(self, key: str, value: bytes) -> None:
-        if not self.fast_path:
+        if not self._fast:
             client = await self._client()
             await client.put_object(Bucket=self.bucket, Key=self._k(key), Body=value)
             return
         await self._request("PUT", key, data=value)
 
     async def _delete(self, key: str) -> None:
-        if not self.fast_path:
+        if not self._fast:
             client = await self._client()
             await client.delete_object(Bucket=self.bucket, Key=self._k(key))
             return
         await self._request("DELETE", key)
 
     async def _exists(self, key: str) -> bool:
-        if not self.fast_path:
+        if not self._fast:
             return await self._boto_exists(key)
         status, _ = await self._request("HEAD", key)
         return status != 404

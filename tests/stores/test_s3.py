@@ -120,3 +120,60 @@ def test_large_objects_fetched_as_parallel_ranges(s3_endpoint: str, s3_bucket: s
         n = proxy.counts["requests"] - before
     assert got == blob and empty == b"" and missing is None
     assert n == 11 + 1 + 1  # ceil(10240 / 1000) ranged GETs, then one each
+
+
+async def test_follows_bucket_region_redirect() -> None:
+    # With no region, requests start signed for us-east-1 (as botocore's do); S3 answers a
+    # bucket elsewhere with 301 + x-amz-bucket-region, and the store moves there once.
+    import asyncio
+
+    seen: list[str] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode()
+                length = next((int(line.split(":")[1]) for line in head.split("\r\n")
+                               if line.lower().startswith("content-length:")), 0)
+                if length:
+                    await reader.readexactly(length)
+                region = head.split("/s3/aws4_request")[0].rsplit("/", 1)[-1]
+                seen.append(region)
+                if region != "eu-west-1":
+                    body = b"<Error><Code>PermanentRedirect</Code><Message>use eu-west-1</Message></Error>"
+                    writer.write(b"HTTP/1.1 301 Moved Permanently\r\nx-amz-bucket-region: eu-west-1\r\n"
+                                 b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                elif head.startswith("GET"):
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndata")
+                else:
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    store = S3Store("bkt", endpoint_url=f"http://127.0.0.1:{port}", key="k", secret="s", part_size=None)
+    try:
+        values = await asyncio.gather(*(store.get(f"k{i}") for i in range(20)))
+        assert values == [b"data"] * 20
+        await store.set("k", b"x")
+        assert await store.get("k") == b"data"
+        redirected = seen.count("us-east-1")
+        assert 1 <= redirected <= 20  # only requests already in flight were redirected
+        assert seen[-2:] == ["eu-west-1", "eu-west-1"]
+    finally:
+        await store.close()
+        server.close()
+        await server.wait_closed()
+
+
+def test_proxy_environment_routes_through_aiobotocore(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert S3Store("bkt")._fast is False  # the lean client does not speak to proxies
+    monkeypatch.setenv("NO_PROXY", "s3.amazonaws.com")
+    assert S3Store("bkt")._fast is True
+    assert S3Store("bkt", config_kwargs={"proxies": {"https": "http://p:1"}})._fast is False
+    assert S3Store("bkt", fast_path=False)._fast is False
