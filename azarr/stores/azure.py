@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError
-from azarr.stores.base import PerLoop, RetryPolicy, Store
+from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store
 from azarr.stores.hedging import HedgePolicy
 
 try:
@@ -91,6 +91,11 @@ class AzureBlobStore(Store):
         self.timeout = timeout
         self._clients: PerLoop[Any] = PerLoop()
         self._batch_delete_ok = True
+
+    @classmethod
+    def default_concurrency(cls) -> int:
+        """An object store: ~100 ms per request, so many requests in flight."""
+        return OBJECT_STORE_CONCURRENCY
 
     def _config(self) -> dict[str, Any]:
         return {

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError
-from azarr.stores.base import PerLoop, RetryPolicy, Store
+from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store
 from azarr.stores.hedging import HedgePolicy
 
 # gcsfs >= 2026 probes bucket types over TLS gRPC when this is on, which stalls every
@@ -71,6 +71,11 @@ class GCSStore(Store):
         self.requester_pays = requester_pays
         self._fss: PerLoop[Any] = PerLoop()
 
+    @classmethod
+    def default_concurrency(cls) -> int:
+        """An object store: ~100 ms per request, so many requests in flight."""
+        return OBJECT_STORE_CONCURRENCY
+
     def _config(self) -> dict[str, Any]:
         return {
             "bucket": self.bucket,
@@ -108,6 +113,8 @@ class GCSStore(Store):
                 loop=asyncio.get_running_loop(),
                 skip_instance_cache=True,
                 use_listings_cache=False,
+                # aiohttp's default pool (100) would cap the store's concurrency budget
+                session_kwargs={"connector": aiohttp.TCPConnector(limit=self.concurrency)},
             )
             await fs._set_session()
             self._fss.set(fs)

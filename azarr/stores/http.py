@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from azarr.errors import MissingDependencyError, StoreError, TransientStoreError
-from azarr.stores.base import PerLoop, RetryPolicy, Store
+from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store
 from azarr.stores.hedging import HedgePolicy
 
 try:
@@ -60,6 +60,11 @@ class HTTPStore(Store):
         self.timeout = timeout
         self.missing_on_403 = missing_on_403
         self._sessions: PerLoop[Any] = PerLoop()
+
+    @classmethod
+    def default_concurrency(cls) -> int:
+        """An object store: ~100 ms per request, so many requests in flight."""
+        return OBJECT_STORE_CONCURRENCY
 
     def _config(self) -> dict[str, Any]:
         return {

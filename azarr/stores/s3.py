@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError, StoreError, TransientStoreError
 from azarr.stores._s3http import Credentials, ObjectClient, S3HTTPError, WrongRegionError, frozen
-from azarr.stores.base import PerLoop, RetryPolicy, Store
+from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store
 from azarr.stores.hedging import HedgePolicy
 
 T = TypeVar("T")
@@ -128,7 +128,7 @@ class S3Store(Store):
     @classmethod
     def default_concurrency(cls) -> int:
         """Object stores answer each request in ~100 ms: keep many in flight (the peers' 10 is the thing to beat)."""
-        return 256
+        return OBJECT_STORE_CONCURRENCY
 
     def _config(self) -> dict[str, Any]:
         return {
