@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError
+from azarr.stores._azhttp import AzureHTTPError, BlobClient, endpoint_from
 from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store
 from azarr.stores.hedging import HedgePolicy
 
@@ -72,6 +73,7 @@ class AzureBlobStore(Store):
         retry: RetryPolicy | None = None,
         hedge: HedgePolicy | bool | None = None,
         timeout: float = 60.0,
+        fast_path: bool = True,
     ) -> None:
         super().__init__(read_only=read_only, concurrency=concurrency, retry=retry, hedge=hedge)
         if not container:
@@ -91,6 +93,14 @@ class AzureBlobStore(Store):
         self.timeout = timeout
         self._clients: PerLoop[Any] = PerLoop()
         self._batch_delete_ok = True
+        self.fast_path = fast_path
+        # Per-blob requests take the lean path with a key, a SAS or anonymous access; token
+        # credentials (Azure AD) and anything the SDK must resolve stay on the SDK.
+        self._endpoint = (
+            endpoint_from(connection_string, self.account_url, account_name, account_key, sas_token)
+            if fast_path and credential is None else None
+        )
+        self._blob_clients: PerLoop[BlobClient] = PerLoop()
 
     @classmethod
     def default_concurrency(cls) -> int:
@@ -108,6 +118,7 @@ class AzureBlobStore(Store):
             "sas_token": self._sas_token,
             "credential": self._credential,
             "timeout": self.timeout,
+            "fast_path": self.fast_path,
             "hedge": self.hedge_policy or False,
             **self._base_config(),
         }
@@ -158,6 +169,9 @@ class AzureBlobStore(Store):
         client = self._clients.take()
         if client is not None:
             await client.close()
+        blobs = self._blob_clients.take()
+        if blobs is not None:
+            await blobs.close()
         await super().close()
 
     def _is_retryable(self, exc: BaseException) -> bool:
@@ -166,6 +180,8 @@ class AzureBlobStore(Store):
             return True
         if isinstance(exc, HttpResponseError):
             return (exc.status_code or 0) in _TRANSIENT_STATUS
+        if isinstance(exc, AzureHTTPError):
+            return exc.status in _TRANSIENT_STATUS
         return super()._is_retryable(exc)
 
     def _failure(self, op: str, key: str | None, exc: BaseException, attempts: int) -> Any:
@@ -178,7 +194,17 @@ class AzureBlobStore(Store):
 
     # --- primitives ------------------------------------------------------------------------------
 
+    def _blobs(self) -> BlobClient:
+        client = self._blob_clients.get()
+        if client is None:
+            assert self._endpoint is not None
+            client = self._blob_clients.set(BlobClient(self._endpoint, self.container, self.concurrency, self.timeout))
+        return client
+
     async def _get(self, key: str) -> bytes | None:
+        if self._endpoint is not None:
+            status, body, _ = await self._blobs().request("GET", self._name(key))
+            return None if status == 404 else body if status != 416 else b""
         try:
             stream = await self._client().download_blob(self._name(key))
             return await stream.readall()
@@ -188,6 +214,14 @@ class AzureBlobStore(Store):
     async def _get_range(self, key: str, start: int, end: int | None) -> bytes | None:
         if end is not None and end <= start:
             return b"" if await self._exists(key) else None
+        if self._endpoint is not None:
+            rng = f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
+            status, body, _ = await self._blobs().request("GET", self._name(key), rng=rng)
+            if status == 404:
+                return None
+            if status == 416:  # the range starts past the end: empty if the blob exists
+                return b"" if await self._exists(key) else None
+            return body
         try:
             stream = await self._client().download_blob(
                 self._name(key), offset=start, length=None if end is None else end - start
@@ -201,15 +235,24 @@ class AzureBlobStore(Store):
             raise
 
     async def _set(self, key: str, value: bytes) -> None:
+        if self._endpoint is not None:
+            await self._blobs().request("PUT", self._name(key), data=value)
+            return
         await self._client().upload_blob(self._name(key), value, overwrite=True)
 
     async def _delete(self, key: str) -> None:
+        if self._endpoint is not None:
+            await self._blobs().request("DELETE", self._name(key))
+            return
         try:
             await self._client().delete_blob(self._name(key))
         except ResourceNotFoundError:
             pass
 
     async def _exists(self, key: str) -> bool:
+        if self._endpoint is not None:
+            status, _, _ = await self._blobs().request("HEAD", self._name(key))
+            return status != 404
         return bool(await self._client().get_blob_client(self._name(key)).exists())
 
     async def _list_prefix(self, prefix: str) -> AsyncIterator[str]:

@@ -55,3 +55,77 @@ def test_secrets_hidden(azurite_connection_string: str) -> None:
     with pytest.raises(StoreError) as info:
         azarr.open_array(bad, mode="r")
     assert "TOPSECRETSIG" not in str(info.value)
+
+
+def _conn_with_key(conn: str, key: str) -> str:
+    return ";".join(f"AccountKey={key}" if p.startswith("AccountKey=") else p for p in conn.split(";"))
+
+
+async def test_lean_path_signs_and_fails_loudly(azurite_connection_string: str, azure_container: str) -> None:
+    store = AzureBlobStore(azure_container, "lean", connection_string=azurite_connection_string)
+    assert store._endpoint is not None  # per-blob requests bypass the SDK
+    try:
+        await store.set("a/0.0", b"abc")
+        assert await store.get("a/0.0") == b"abc"
+        assert await store.get_range("a/0.0", 1, 10) == b"bc"
+        assert await store.exists("a/0.0") and not await store.exists("a/none")
+        assert await store.get("a/none") is None
+        await store.delete("a/0.0")
+        await store.delete("a/0.0")  # deleting a missing blob is fine
+        assert await store.get("a/0.0") is None
+    finally:
+        await store.close()
+
+    # Azurite checks Shared Key signatures: a wrong key is an error, never "missing".
+    wrong = _conn_with_key(azurite_connection_string, "AAAA" + KEY[4:])
+    bad = AzureBlobStore(azure_container, "lean", connection_string=wrong, retry=RetryPolicy(attempts=1))
+    try:
+        with pytest.raises(StoreError, match="403") as info:
+            await bad.get("a/0.0")
+        assert KEY[4:20] not in str(info.value)
+    finally:
+        await bad.close()
+
+    # A missing container is an error too (404 ContainerNotFound is not a missing blob).
+    gone = AzureBlobStore("no-such-container", connection_string=azurite_connection_string,
+                          retry=RetryPolicy(attempts=1))
+    try:
+        with pytest.raises(StoreError, match="ContainerNotFound"):
+            await gone.get("x")
+        with pytest.raises(StoreError, match="ContainerNotFound"):
+            await gone.exists("x")
+    finally:
+        await gone.close()
+
+
+async def test_lean_path_with_sas_token(azurite_connection_string: str, azure_container: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    parts = dict(p.split("=", 1) for p in azurite_connection_string.split(";") if "=" in p)
+    sas = generate_container_sas(
+        parts["AccountName"], azure_container, account_key=parts["AccountKey"],
+        permission=ContainerSasPermissions(read=True, write=True, delete=True, list=True),
+        expiry=datetime.now(UTC) + timedelta(hours=1),
+    )
+    store = AzureBlobStore(azure_container, "sas", account_url=parts["BlobEndpoint"], account_name=parts["AccountName"],
+                           sas_token=sas)
+    assert store._endpoint is not None and store._endpoint.sas
+    try:
+        await store.set_many({"k/0": b"zero", "k/1": b"one"})
+        assert await store.get_many(["k/0", "k/1", "k/2"]) == {"k/0": b"zero", "k/1": b"one"}
+        assert [k async for k in store.list_prefix("k/")] == ["k/0", "k/1"]
+    finally:
+        await store.close()
+
+
+async def test_sdk_path_still_available(azurite_connection_string: str, azure_container: str) -> None:
+    store = AzureBlobStore(azure_container, "sdk", connection_string=azurite_connection_string, fast_path=False)
+    assert store._endpoint is None
+    try:
+        await store.set("x", b"1")
+        assert await store.get("x") == b"1"
+        assert await store.get("y") is None
+    finally:
+        await store.close()
