@@ -113,7 +113,8 @@ def gcs_rows(delay: float, runs: int) -> Iterator[tuple[str, dict[str, tuple[flo
         req = urllib.request.Request(f"{url}/storage/v1/b?project=bench", data=json.dumps({"name": "bench"}).encode(),
                                      headers={"Content-Type": "application/json"}, method="POST")
         urllib.request.urlopen(req, timeout=10).read()
-        yield "GCS gcsfs", run_w1(lambda: GCSStore("bench", "w1", endpoint_url=url), runs)
+        yield "GCS lean", run_w1(lambda: GCSStore("bench", "lean", endpoint_url=url), runs)
+        yield "GCS gcsfs", run_w1(lambda: GCSStore("bench", "sdk", endpoint_url=url, fast_path=False), runs)
 
 
 def azure_rows(delay: float, runs: int) -> Iterator[tuple[str, dict[str, tuple[float, float]]]]:

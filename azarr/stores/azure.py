@@ -236,7 +236,9 @@ class AzureBlobStore(Store):
 
     async def _set(self, key: str, value: bytes) -> None:
         if self._endpoint is not None:
-            await self._blobs().request("PUT", self._name(key), data=value)
+            status, body, _ = await self._blobs().request("PUT", self._name(key), data=value)
+            if status >= 300:  # never a silently lost write
+                raise AzureHTTPError(status, "PutFailed", body[:200].decode(errors="replace"))
             return
         await self._client().upload_blob(self._name(key), value, overwrite=True)
 

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError
+from azarr.stores._gcshttp import GCSHTTPError, GCSObjectClient
 from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store
 from azarr.stores.hedging import HedgePolicy
 
@@ -59,6 +60,8 @@ class GCSStore(Store):
         concurrency: int | None = None,
         retry: RetryPolicy | None = None,
         hedge: HedgePolicy | bool | None = None,
+        timeout: float = 60.0,
+        fast_path: bool = True,
     ) -> None:
         super().__init__(read_only=read_only, concurrency=concurrency, retry=retry, hedge=hedge)
         if not bucket or "/" in bucket:
@@ -69,7 +72,10 @@ class GCSStore(Store):
         self._token = token
         self.endpoint_url = endpoint_url or os.environ.get("STORAGE_EMULATOR_HOST") or None
         self.requester_pays = requester_pays
+        self.timeout = timeout
+        self.fast_path = fast_path
         self._fss: PerLoop[Any] = PerLoop()
+        self._objects: PerLoop[GCSObjectClient | bool] = PerLoop()  # False: use gcsfs
 
     @classmethod
     def default_concurrency(cls) -> int:
@@ -84,6 +90,8 @@ class GCSStore(Store):
             "token": self._token,
             "endpoint_url": self.endpoint_url,
             "requester_pays": self.requester_pays,
+            "timeout": self.timeout,
+            "fast_path": self.fast_path,
             "hedge": self.hedge_policy or False,
             **self._base_config(),
         }
@@ -120,8 +128,31 @@ class GCSStore(Store):
             self._fss.set(fs)
         return fs
 
+    async def _lean(self) -> GCSObjectClient | None:
+        """This loop's lean object client (None when requests must go through gcsfs)."""
+        client = self._objects.get()
+        if client is None:
+            fs = await self._fs()
+            client = self._objects.get()  # another request may have made it meanwhile
+            if client is None:
+                client = self._objects.set(self._make_lean(fs) or False)
+        return client or None
+
+    def _make_lean(self, fs: Any) -> GCSObjectClient | None:
+        # Client certificates (mTLS) and proxies are gcsfs's business: keep it on those paths.
+        if not self.fast_path or getattr(fs, "_use_client_cert", False) or "proxy" in fs.session_kwargs:
+            return None
+        user_project = None
+        if self.requester_pays:
+            user_project = self.requester_pays if isinstance(self.requester_pays, str) else fs.project
+        return GCSObjectClient(fs._location, self.bucket, self.concurrency, self.timeout,
+                               fs.credentials.apply, user_project)
+
     async def close(self) -> None:
         """Close the session of the running loop."""
+        lean = self._objects.take()
+        if lean:
+            await lean.close()
         fs = self._fss.take()
         session = getattr(fs, "_session", None) if fs is not None else None
         if session is not None and not session.closed:
@@ -132,14 +163,23 @@ class GCSStore(Store):
         """429/5xx answers, connection errors and timeouts are transient."""
         if isinstance(exc, HttpError):
             return (exc.code or 0) in _TRANSIENT_STATUS
+        if isinstance(exc, GCSHTTPError):
+            return exc.status in _TRANSIENT_STATUS
         if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
             return True
         return super()._is_retryable(exc)
+
+    def _name(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
 
     def _path(self, key: str) -> str:
         return f"{self.bucket}/{self.prefix}/{key}" if self.prefix else f"{self.bucket}/{key}"
 
     async def _get(self, key: str) -> bytes | None:
+        lean = await self._lean()
+        if lean is not None:
+            status, body = await lean.get(self._name(key))
+            return None if status == 404 else body
         fs = await self._fs()
         try:
             return await fs._cat_file(self._path(key))
@@ -150,6 +190,14 @@ class GCSStore(Store):
         fs = await self._fs()
         if end is not None and end <= start:
             return b"" if await self._exists(key) else None
+        lean = await self._lean()
+        if lean is not None:
+            status, body = await lean.get(self._name(key), f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}")
+            if status == 404:
+                return None
+            if status == 416:  # the range starts past the end: empty if the object exists
+                return b"" if await self._exists(key) else None
+            return body
         try:
             return await fs._cat_file(self._path(key), start=start, end=end)
         except FileNotFoundError:
@@ -160,10 +208,18 @@ class GCSStore(Store):
             raise
 
     async def _set(self, key: str, value: bytes) -> None:
+        lean = await self._lean()
+        if lean is not None:
+            await lean.put(self._name(key), value)
+            return
         fs = await self._fs()
         await fs._pipe_file(self._path(key), value)
 
     async def _delete(self, key: str) -> None:
+        lean = await self._lean()
+        if lean is not None:
+            await lean.delete(self._name(key))
+            return
         fs = await self._fs()
         try:
             await fs._rm_file(self._path(key))
@@ -171,6 +227,9 @@ class GCSStore(Store):
             pass
 
     async def _exists(self, key: str) -> bool:
+        lean = await self._lean()
+        if lean is not None:
+            return await lean.exists(self._name(key))
         fs = await self._fs()
         try:
             info = await fs._info(self._path(key))

@@ -69,3 +69,44 @@ def test_token_not_in_repr_or_errors() -> None:
         azarr.sync.run(go())
     assert "SUPERSECRETKEY" not in str(info.value)
     assert isinstance(info.value, StoreError) or "SUPERSECRETKEY" not in repr(info.value)
+
+
+async def test_lean_path_and_gcsfs_path_agree(gcs_endpoint: str, gcs_bucket: str) -> None:
+    lean = GCSStore(gcs_bucket, "paths", endpoint_url=gcs_endpoint)
+    sdk = GCSStore(gcs_bucket, "paths", endpoint_url=gcs_endpoint, fast_path=False)
+    try:
+        await lean.set("a b/ü.0", b"0123456789")
+        assert await lean._lean() is not None  # per-object requests bypass gcsfs
+        assert await sdk._lean() is None
+        for store in (lean, sdk):
+            assert await store.get("a b/ü.0") == b"0123456789"
+            assert await store.get_range("a b/ü.0", 2, 5) == b"234"
+            assert await store.get_range("a b/ü.0", 20) == b""
+            assert await store.exists("a b/ü.0") and not await store.exists("nope")
+            assert await store.get("nope") is None
+        await sdk.set("x", b"from gcsfs")
+        assert await lean.get("x") == b"from gcsfs"
+        await lean.delete("x")
+        await lean.delete("x")  # a missing object is fine
+        assert await sdk.get("x") is None
+    finally:
+        await lean.close()
+        await sdk.close()
+
+
+async def test_lean_path_http_errors_raise(gcs_endpoint: str) -> None:
+    from azarr.stores._gcshttp import GCSHTTPError, GCSObjectClient
+
+    # A write into a bucket that does not exist fails loudly (it must not look stored).
+    client = GCSObjectClient(gcs_endpoint, "no-such-bucket-here", 4, 5.0, lambda headers: None)
+    try:
+        with pytest.raises(GCSHTTPError, match="404"):
+            await client.put("k", b"x")
+    finally:
+        await client.close()
+    store = GCSStore("no-such-bucket-here", endpoint_url=gcs_endpoint, retry=RetryPolicy(attempts=1))
+    try:
+        with pytest.raises(StoreError, match="404"):
+            await store.set("k", b"x")
+    finally:
+        await store.close()
