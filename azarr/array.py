@@ -29,7 +29,16 @@ from azarr.errors import (
     ShapeMismatchError,
 )
 from azarr.meta.v2 import ArrayMetadataV2, GroupMetadataV2
-from azarr.node import AttributesMixin, NodeContext, classify, codec_pool, doc_key, format_of, join_path, normalize_path
+from azarr.node import (
+    AttributesMixin,
+    NodeContext,
+    classify,
+    codec_pool,
+    doc_key,
+    format_of,
+    join_path,
+    normalize_path,
+)
 from azarr.stores.base import Store
 
 # Below this many stored bytes per operation, a thread hop costs more than the codec work.

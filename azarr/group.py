@@ -7,9 +7,25 @@ from types import MappingProxyType
 from typing import Any
 
 from azarr.array import AsyncArray, delete_node, ensure_parents, group_metadata_for
-from azarr.errors import ContainsArrayError, ContainsGroupError, GroupNotFoundError, NodeNotFoundError, ReadOnlyError
-from azarr.node import AttributesMixin, NODE_DOCUMENTS, NodeContext, classify, doc_key, format_of, join_path, normalize_path
+from azarr.errors import (
+    ContainsArrayError,
+    ContainsGroupError,
+    GroupNotFoundError,
+    NodeNotFoundError,
+    ReadOnlyError,
+)
+from azarr.node import (
+    NODE_DOCUMENTS,
+    AttributesMixin,
+    NodeContext,
+    classify,
+    doc_key,
+    format_of,
+    join_path,
+    normalize_path,
+)
 from azarr.stores.base import Store
+
 
 class AsyncGroup(AttributesMixin):
     """A group of arrays and groups in a store (async API)."""

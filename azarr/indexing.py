@@ -59,8 +59,7 @@ def _norm_slice(s: slice, size: int, axis: int) -> tuple[int, int, int]:
             raise SelectionError(f"slice step cannot be zero (axis {axis})")
         raise NegativeStepError(f"negative slice step {step} on axis {axis} is not supported")
     start, stop, step = s.indices(size)
-    if stop < start:
-        stop = start
+    stop = max(stop, start)
     return start, stop, step
 
 

@@ -28,12 +28,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-import numcodecs  # noqa: E402
-from latency import CHUNKS, SHAPE, Server, workload  # noqa: E402
+import numcodecs
+from latency import CHUNKS, SHAPE, Server, workload
 
-from azarr import aio  # noqa: E402
-from azarr.stores.base import Store  # noqa: E402
-from tests.services.common import free_port  # noqa: E402
+from azarr import aio
+from azarr.stores.base import Store
+from tests.services.common import free_port
 
 
 @contextmanager

@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from latency_store import LatencyStore  # noqa: E402
+from latency_store import LatencyStore
 
-from azarr import aio  # noqa: E402
-from azarr.stores import MemoryStore, S3Store  # noqa: E402
-from azarr.stores.base import Store  # noqa: E402
+from azarr import aio
+from azarr.stores import MemoryStore, S3Store
+from azarr.stores.base import Store
 
 N_ARRAYS = 50
 

@@ -24,10 +24,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from azarr import aio  # noqa: E402
-from azarr.stores import MongoDBStore, RedisStore, SQLiteStore, Store  # noqa: E402
-from tests.services import mongodb as mongo_service  # noqa: E402
-from tests.services import redis as redis_service  # noqa: E402
+from azarr import aio
+from azarr.stores import MongoDBStore, RedisStore, SQLiteStore, Store
+from tests.services import mongodb as mongo_service
+from tests.services import redis as redis_service
 
 SHAPE, CHUNKS = (1024, 256), (1, 256)  # 1024 chunks of 1 KiB
 

@@ -104,7 +104,7 @@ async def bucket_op(request: web.Request, bucket: str, method: str) -> web.Strea
         return web.Response(status=200)
     if method == "POST" and "delete" in request.query:
         body = (await request.read()).decode()
-        keys = re.findall(r"<Key>(.*?)</Key>", body, flags=re.S)
+        keys = re.findall(r"<Key>(.*?)</Key>", body, flags=re.DOTALL)
         for k in keys:
             objects.pop(k.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"), None)
         result = "".join(f"<Deleted><Key>{k}</Key></Deleted>" for k in keys)

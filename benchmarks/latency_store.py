@@ -62,4 +62,4 @@ class LatencyStore(Store):
             yield k
 
 
-__all__ = ["LatencyStore", "Iterable", "Mapping"]
+__all__ = ["Iterable", "LatencyStore", "Mapping"]

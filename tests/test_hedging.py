@@ -9,7 +9,7 @@ import pytest
 
 import azarr
 from azarr.stores import S3Store
-from azarr.stores.hedging import Hedger, HedgePolicy
+from azarr.stores.hedging import HedgePolicy, Hedger
 from tests.faultproxy import FaultProxy
 from tests.services.moto import S3_CREDENTIALS
 

@@ -14,7 +14,6 @@ import pytest
 from azarr.stores._http1 import HTTPClient, HTTPProtocolError
 
 
-
 class ScriptedServer:
     """A TCP server that reads one request head (and body) at a time and runs ``answer``."""
 

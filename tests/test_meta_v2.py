@@ -54,7 +54,7 @@ def test_structured_dtype() -> None:
         ("<f8", 1.5, lambda v: v == 1.5),
         ("<c16", ["NaN", 2.0], lambda v: math.isnan(v.real) and v.imag == 2.0),
         ("<i4", -7, lambda v: v == -7),
-        ("|b1", True, lambda v: v is np.True_ or v == True),  # noqa: E712
+        ("|b1", True, lambda v: v is np.True_ or v == True),
         ("|S3", "YWJj", lambda v: v == b"abc"),
         ("<U4", "hey", lambda v: v == "hey"),
         ("<M8[D]", 10, lambda v: v == np.datetime64(10, "D")),

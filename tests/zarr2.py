@@ -42,4 +42,4 @@ def run_zarr2(code: str, timeout: float = 120, **params: Any) -> Any:
     return json.loads(out)
 
 
-__all__ = ["run_zarr2", "ZARR2_PYTHON", "sys"]
+__all__ = ["ZARR2_PYTHON", "run_zarr2", "sys"]

@@ -30,7 +30,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
-from azarr.stores.hedging import Hedger, HedgePolicy
 from azarr.errors import (
     AzarrError,
     InvalidKeyError,
@@ -38,6 +37,7 @@ from azarr.errors import (
     StoreError,
     TransientStoreError,
 )
+from azarr.stores.hedging import HedgePolicy, Hedger
 
 T = TypeVar("T")
 
@@ -106,8 +106,7 @@ class ConcurrencyLimiter:
     async def __aenter__(self) -> None:
         await self._sem().acquire()
         self.in_flight += 1
-        if self.in_flight > self.max_in_flight:
-            self.max_in_flight = self.in_flight
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
 
     async def __aexit__(self, *exc: object) -> None:
         self.in_flight -= 1
@@ -173,7 +172,7 @@ def validate_prefix(prefix: str) -> str:
     if not isinstance(prefix, str):
         raise InvalidKeyError(f"prefix must be str, got {type(prefix).__name__}")
     if prefix:
-        validate_key(prefix[:-1] if prefix.endswith("/") else prefix)
+        validate_key(prefix.removesuffix("/"))
     return prefix
 
 

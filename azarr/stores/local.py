@@ -100,7 +100,7 @@ class LocalStore(Store):
         return {"root": self.root, **self._base_config()}
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> "LocalStore":
+    def from_url(cls, url: str, **options: Any) -> LocalStore:
         """Open ``file:///abs/dir`` (or a plain path)."""
         parsed = urlparse(url)
         path = unquote(parsed.path) if parsed.scheme == "file" else url

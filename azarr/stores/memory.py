@@ -31,12 +31,12 @@ class MemoryStore(Store):
     def _config(self) -> dict[str, Any]:
         return {"data": dict(self._data), **self._base_config()}
 
-    def with_read_only(self, read_only: bool = True) -> "MemoryStore":
+    def with_read_only(self, read_only: bool = True) -> MemoryStore:
         """Return a view of the same dict with the given read-only flag."""
         return MemoryStore(self._data, read_only=read_only, concurrency=self.concurrency, retry=self.retry)
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> "MemoryStore":
+    def from_url(cls, url: str, **options: Any) -> MemoryStore:
         """Open an empty MemoryStore (``memory://`` carries no location)."""
         return cls(**options)
 

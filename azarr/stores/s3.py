@@ -363,7 +363,7 @@ class S3Store(Store):
             client = await self._client()
             await client.put_object(Bucket=self.bucket, Key=self._k(key), Body=value)
             return
-        status, body = await self._request("PUT", key, data=value)
+        status, _ = await self._request("PUT", key, data=value)
         if status >= 300:  # never a silently lost write
             raise S3HTTPError(status, str(status), f"PUT {key!r} answered {status}")
 

@@ -49,4 +49,4 @@ def redis_url() -> Iterator[str]:
         stop(proc)
 
 
-__all__ = ["redis_url", "Path"]
+__all__ = ["Path", "redis_url"]
