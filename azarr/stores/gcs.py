@@ -136,7 +136,7 @@ class GCSStore(Store):
             client = self._objects.get()  # another request may have made it meanwhile
             if client is None:
                 client = self._objects.set(self._make_lean(fs) or False)
-        return client or None
+        return client if isinstance(client, GCSObjectClient) else None
 
     def _make_lean(self, fs: Any) -> GCSObjectClient | None:
         # Client certificates (mTLS) and proxies are gcsfs's business: keep it on those paths.
@@ -151,7 +151,7 @@ class GCSStore(Store):
     async def close(self) -> None:
         """Close the session of the running loop."""
         lean = self._objects.take()
-        if lean:
+        if isinstance(lean, GCSObjectClient):
             await lean.close()
         fs = self._fss.take()
         session = getattr(fs, "_session", None) if fs is not None else None
