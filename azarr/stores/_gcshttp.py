@@ -51,25 +51,32 @@ class GCSObjectClient:
         self.query = f"&userProject={quote(user_project, safe='')}" if user_project else ""
         self.http = HTTPClient(f"{split.scheme}://{split.netloc}", max_idle=concurrency, connect_timeout=min(timeout, 10))
 
-    async def _send(self, method: str, target: str, headers: dict[str, str], data: bytes | None = None) -> tuple[int, bytes]:
+    async def _send(
+        self, method: str, target: str, headers: dict[str, str], data: bytes | None = None, ok: tuple[int, ...] = (404, 416)
+    ) -> tuple[int, bytes, dict[str, str]]:
         self.authorize(headers)
         resp = await self.http.request(method, self.base_path + target, headers, data, timeout=self.timeout)
-        if resp.status < 300 or resp.status in (404, 416):
-            return resp.status, resp.body
+        if resp.status < 300 or resp.status in ok:
+            return resp.status, resp.body, resp.headers
         raise GCSHTTPError(resp.status, _message(resp.body))
 
     def _object(self, name: str) -> str:
         return f"/b/{self.bucket}/o/{quote(name, safe='')}"
 
-    async def get(self, name: str, rng: str | None = None) -> tuple[int, bytes]:
-        """GET the object's bytes (``rng``: an HTTP Range value); 404 = missing, 416 = past the end."""
+    async def get(
+        self, name: str, rng: str | None = None, generation: str | None = None
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """GET the object's bytes (``rng``: an HTTP Range value; ``generation``: only that
+        version, else 412); 404 = missing, 416 = past the end."""
         headers = {"Range": rng} if rng else {}
-        return await self._send("GET", f"/download/storage/v1{self._object(name)}?alt=media{self.query}", headers)
+        pin = f"&ifGenerationMatch={generation}" if generation else ""
+        target = f"/download/storage/v1{self._object(name)}?alt=media{pin}{self.query}"
+        return await self._send("GET", target, headers, ok=(404, 412, 416) if generation else (404, 416))
 
     async def put(self, name: str, data: bytes) -> None:
         """Upload ``data`` as the whole object (simple media upload)."""
         target = f"/upload/storage/v1/b/{self.bucket}/o?uploadType=media&name={quote(name, safe='')}{self.query}"
-        status, body = await self._send("POST", target, {"Content-Type": "application/octet-stream"}, data)
+        status, body, _ = await self._send("POST", target, {"Content-Type": "application/octet-stream"}, data)
         if status >= 300:  # 404: no such bucket; never a silently lost write
             raise GCSHTTPError(status, _message(body))
 
@@ -79,7 +86,7 @@ class GCSObjectClient:
 
     async def exists(self, name: str) -> bool:
         """Whether the object exists (a metadata GET of one field)."""
-        status, _ = await self._send("GET", f"/storage/v1{self._object(name)}?fields=name{self.query}", {})
+        status, _, _ = await self._send("GET", f"/storage/v1{self._object(name)}?fields=name{self.query}", {})
         return status != 404
 
     async def close(self) -> None:

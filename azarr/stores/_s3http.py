@@ -135,15 +135,18 @@ class ObjectClient:
         return status, body
 
     async def request_full(
-        self, method: str, key: str, creds: Credentials | None, *, data: bytes | None = None, rng: str | None = None
+        self, method: str, key: str, creds: Credentials | None, *, data: bytes | None = None, rng: str | None = None,
+        if_match: str | None = None,
     ) -> tuple[int, bytes, Any]:
-        """Like :meth:`request`, also returning the response headers."""
+        """Like :meth:`request`, also returning the response headers (412 is returned too)."""
         uri = self._uri(key)
         headers = self.signer.headers(method, self.host, uri, "", creds) if creds is not None else {}
         if rng:
             headers["Range"] = rng
+        if if_match:
+            headers["If-Match"] = if_match
         resp = await self.http.request(method, uri, headers, data, timeout=self.timeout)
-        if resp.status < 300 or resp.status in (404, 416):
+        if resp.status < 300 or resp.status in (404, 416) or (if_match and resp.status == 412):
             return resp.status, resp.body, resp.headers
         region = resp.headers.get("x-amz-bucket-region")
         if region and region != self.signer.region and resp.status in (301, 307, 400, 403):

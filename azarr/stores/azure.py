@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError
 from azarr.stores._azhttp import AzureHTTPError, BlobClient, endpoint_from
+from azarr.stores._parts import get_in_parts
 from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store
 from azarr.stores.hedging import HedgePolicy
 
@@ -74,6 +75,7 @@ class AzureBlobStore(Store):
         hedge: HedgePolicy | bool | None = None,
         timeout: float = 60.0,
         fast_path: bool = True,
+        part_size: int | None = 8 * 1024 * 1024,
     ) -> None:
         super().__init__(read_only=read_only, concurrency=concurrency, retry=retry, hedge=hedge)
         if not container:
@@ -94,6 +96,7 @@ class AzureBlobStore(Store):
         self._clients: PerLoop[Any] = PerLoop()
         self._batch_delete_ok = True
         self.fast_path = fast_path
+        self.part_size = int(part_size) if part_size else None
         # Per-blob requests take the lean path with a key, a SAS or anonymous access; token
         # credentials (Azure AD) and anything the SDK must resolve stay on the SDK.
         self._endpoint = (
@@ -119,6 +122,7 @@ class AzureBlobStore(Store):
             "credential": self._credential,
             "timeout": self.timeout,
             "fast_path": self.fast_path,
+            "part_size": self.part_size,
             "hedge": self.hedge_policy or False,
             **self._base_config(),
         }
@@ -203,8 +207,14 @@ class AzureBlobStore(Store):
 
     async def _get(self, key: str) -> bytes | None:
         if self._endpoint is not None:
-            status, body, _ = await self._blobs().request("GET", self._name(key))
-            return None if status == 404 else body if status != 416 else b""
+            name = self._name(key)
+            if self.part_size:  # big blobs as concurrent ranges pinned to the ETag
+                return await get_in_parts(
+                    lambda rng, etag: self._blobs().request("GET", name, rng=rng, if_match=etag),
+                    self.part_size, what="blob", store=self.name, key=key,
+                )
+            status, body, _ = await self._blobs().request("GET", name)
+            return None if status == 404 else body
         try:
             stream = await self._client().download_blob(self._name(key))
             return await stream.readall()

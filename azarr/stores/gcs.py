@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError
 from azarr.stores._gcshttp import GCSHTTPError, GCSObjectClient
+from azarr.stores._parts import get_in_parts
 from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store
 from azarr.stores.hedging import HedgePolicy
 
@@ -62,6 +63,7 @@ class GCSStore(Store):
         hedge: HedgePolicy | bool | None = None,
         timeout: float = 60.0,
         fast_path: bool = True,
+        part_size: int | None = 8 * 1024 * 1024,
     ) -> None:
         super().__init__(read_only=read_only, concurrency=concurrency, retry=retry, hedge=hedge)
         if not bucket or "/" in bucket:
@@ -74,6 +76,7 @@ class GCSStore(Store):
         self.requester_pays = requester_pays
         self.timeout = timeout
         self.fast_path = fast_path
+        self.part_size = int(part_size) if part_size else None
         self._fss: PerLoop[Any] = PerLoop()
         self._objects: PerLoop[GCSObjectClient | bool] = PerLoop()  # False: use gcsfs
 
@@ -92,6 +95,7 @@ class GCSStore(Store):
             "requester_pays": self.requester_pays,
             "timeout": self.timeout,
             "fast_path": self.fast_path,
+            "part_size": self.part_size,
             "hedge": self.hedge_policy or False,
             **self._base_config(),
         }
@@ -178,7 +182,13 @@ class GCSStore(Store):
     async def _get(self, key: str) -> bytes | None:
         lean = await self._lean()
         if lean is not None:
-            status, body = await lean.get(self._name(key))
+            name = self._name(key)
+            if self.part_size:  # big objects as concurrent ranges pinned to the generation
+                return await get_in_parts(
+                    lambda rng, gen: lean.get(name, rng, gen), self.part_size,
+                    version_header="x-goog-generation", store=self.name, key=key,
+                )
+            status, body, _ = await lean.get(name)
             return None if status == 404 else body
         fs = await self._fs()
         try:
@@ -192,7 +202,7 @@ class GCSStore(Store):
             return b"" if await self._exists(key) else None
         lean = await self._lean()
         if lean is not None:
-            status, body = await lean.get(self._name(key), f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}")
+            status, body, _ = await lean.get(self._name(key), f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}")
             if status == 404:
                 return None
             if status == 416:  # the range starts past the end: empty if the object exists

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError, StoreError, TransientStoreError
+from azarr.stores._parts import get_in_parts
 from azarr.stores._s3http import Credentials, ObjectClient, S3HTTPError, WrongRegionError, frozen
 from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store
 from azarr.stores.hedging import HedgePolicy
@@ -57,14 +58,6 @@ def _status(exc: Exception) -> int:
     if isinstance(exc, boto_exceptions.ClientError):
         return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
     return 0
-
-
-def _total_size(content_range: str | None) -> int | None:
-    """The total from a ``Content-Range: bytes a-b/total`` header."""
-    if not content_range or "/" not in content_range:
-        return None
-    total = content_range.rsplit("/", 1)[1]
-    return int(total) if total.isdigit() else None
 
 
 class S3Store(Store):
@@ -318,24 +311,18 @@ class S3Store(Store):
 
     async def _get_in_parts(self, key: str, part: int) -> bytes | None:
         """GET the first ``part`` bytes; if the object is bigger, fetch the rest as
-        concurrent byte ranges (large chunks then use many connections, not one)."""
+        concurrent byte ranges pinned to its ETag (large chunks then use many connections)."""
         k = self._k(key)
-        status, body, headers = await self._fast_call(lambda c, creds: c.request_full("GET", k, creds, rng=f"bytes=0-{part - 1}"))
-        if status == 404:
-            if b"NoSuchBucket" in body:
+
+        async def fetch(rng: str, etag: str | None) -> tuple[int, bytes, Any]:
+            status, body, headers = await self._fast_call(
+                lambda c, creds: c.request_full("GET", k, creds, rng=rng, if_match=etag)
+            )
+            if status == 404 and b"NoSuchBucket" in body:
                 raise S3HTTPError(404, "NoSuchBucket", f"bucket {self.bucket!r} does not exist")
-            return None
-        if status == 416:  # empty object
-            return b""
-        total = _total_size(headers.get("content-range"))
-        if status != 206 or total is None or total <= len(body):
-            return body
-        ranges = [(start, min(start + part, total) - 1) for start in range(len(body), total, part)]
-        client, creds = self._object_client(), await self._credentials()
-        parts = await asyncio.gather(*(client.request("GET", k, creds, rng=f"bytes={a}-{b}") for a, b in ranges))
-        if any(st != 206 for st, _ in parts):
-            raise TransientStoreError(f"{self.name}: object {key!r} changed while being read in parts", key=key)
-        return body + b"".join(p for _, p in parts)
+            return status, body, headers
+
+        return await get_in_parts(fetch, part, store=self.name, key=key)
 
     async def _get_range(self, key: str, start: int, end: int | None) -> bytes | None:
         if end is not None and end <= start:

@@ -129,3 +129,42 @@ async def test_sdk_path_still_available(azurite_connection_string: str, azure_co
         assert await store.get("y") is None
     finally:
         await store.close()
+
+
+async def test_large_blobs_read_as_pinned_ranges(azurite_connection_string: str, azure_container: str) -> None:
+    raw = BlobServiceClient.from_connection_string(azurite_connection_string).get_container_client(azure_container)
+    old, new = bytes(range(256)) * 40, bytes(reversed(range(256))) * 40  # 10240 bytes each
+    raw.upload_blob("big/obj", old, overwrite=True)
+    raw.upload_blob("big/empty", b"", overwrite=True)
+    store = AzureBlobStore(azure_container, "big", connection_string=azurite_connection_string, part_size=1000,
+                           retry=RetryPolicy(attempts=3, base_delay=0.01))
+    try:
+        client = store._blobs()
+        plain = client.request
+        ranges: list[str | None] = []
+
+        async def counting(method: str, name: str, **kw: object) -> tuple[int, bytes, dict[str, str]]:
+            ranges.append(kw.get("rng"))  # type: ignore[arg-type]
+            return await plain(method, name, **kw)  # type: ignore[arg-type]
+
+        client.request = counting  # type: ignore[method-assign]
+        assert await store.get("obj") == old
+        assert len(ranges) == 11  # ceil(10240 / 1000) concurrent ranged GETs
+        assert await store.get("empty") == b"" and await store.get("missing") is None
+
+        # The blob is replaced after its first range was read: the pinned ranges answer 412,
+        # the read starts over, and the result is wholly the new version, never a mix.
+        replaced = False
+
+        async def replacing(method: str, name: str, **kw: object) -> tuple[int, bytes, dict[str, str]]:
+            nonlocal replaced
+            answer = await plain(method, name, **kw)  # type: ignore[arg-type]
+            if not replaced:
+                replaced = True
+                raw.upload_blob("big/obj", new, overwrite=True)
+            return answer
+
+        client.request = replacing  # type: ignore[method-assign]
+        assert await store.get("obj") == new
+    finally:
+        await store.close()

@@ -110,3 +110,27 @@ async def test_lean_path_http_errors_raise(gcs_endpoint: str) -> None:
             await store.set("k", b"x")
     finally:
         await store.close()
+
+
+async def test_large_objects_read_as_ranges(gcs_endpoint: str, gcs_bucket: str) -> None:
+    blob = bytes(range(256)) * 40  # 10240 bytes
+    store = GCSStore(gcs_bucket, "big", endpoint_url=gcs_endpoint, part_size=1000)
+    try:
+        await store.set("obj", blob)
+        await store.set("empty", b"")
+        lean = await store._lean()
+        assert lean is not None
+        plain = lean.get
+        seen: list[tuple[str | None, str | None]] = []
+
+        async def counting(name: str, rng: str | None = None, generation: str | None = None) -> tuple[int, bytes, dict[str, str]]:
+            seen.append((rng, generation))
+            return await plain(name, rng, generation)
+
+        lean.get = counting  # type: ignore[method-assign]
+        assert await store.get("obj") == blob
+        assert len(seen) == 11  # ceil(10240 / 1000) ranged GETs
+        assert all(gen for _, gen in seen[1:])  # later ranges are pinned to the first answer's generation
+        assert await store.get("empty") == b"" and await store.get("missing") is None
+    finally:
+        await store.close()
