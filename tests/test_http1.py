@@ -246,3 +246,44 @@ async def test_concurrent_requests_use_separate_connections(serve) -> None:
 def test_rejects_non_http_origin() -> None:
     with pytest.raises(ValueError):
         HTTPClient("ftp://example.com")
+
+
+async def test_hostname_resolution_and_address_fallback(serve) -> None:
+    server, origin = await serve(lambda head, body, w, n: w.write(_ok(b"hi")))
+    port = origin.rsplit(":", 1)[1]
+    client = HTTPClient(f"http://localhost:{port}")  # may resolve to ::1 first; the server is on 127.0.0.1
+    try:
+        for _ in range(4):
+            resp = await client.request("GET", "/k", {})
+            assert resp.body == b"hi"
+        assert server.requests[0].startswith(b"GET /k HTTP/1.1\r\nHost: localhost:" + port.encode())
+    finally:
+        await client.close()
+
+
+def test_tls_context_trusts_certifi_bundle() -> None:
+    from azarr.stores._http1 import tls_context
+
+    ctx = tls_context()
+    assert ctx.verify_mode.name == "CERT_REQUIRED" and ctx.check_hostname
+    assert ctx.cert_store_stats()["x509_ca"] > 0
+
+
+async def test_connect_falls_through_to_the_next_address(serve) -> None:
+    import socket
+    import time
+
+    _, origin = await serve(lambda head, body, w, n: w.write(_ok(b"second")))
+    port = int(origin.rsplit(":", 1)[1])
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    dead_port = dead.getsockname()[1]
+    client = HTTPClient(origin)
+    info = (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "")
+    client._addresses = [(*info, ("127.0.0.1", dead_port)), (*info, ("127.0.0.1", port))]
+    client._resolved_at = time.monotonic()
+    try:
+        assert (await client.request("GET", "/k", {})).body == b"second"
+    finally:
+        await client.close()
+        dead.close()

@@ -17,12 +17,36 @@ the standard ``ssl`` module. Errors surface as ``ConnectionError`` / ``TimeoutEr
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
+import os
+import socket
 import ssl
+import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 _MAX_HEAD = 64 * 1024
+_DNS_TTL = 60.0
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The system trust store, plus certifi's bundle and ``AWS_CA_BUNDLE`` where present
+    (the SDKs this client stands in for trust those too)."""
+    ctx = ssl.create_default_context()
+    try:
+        import certifi
+
+        ctx.load_verify_locations(certifi.where())
+    except (ImportError, OSError):
+        pass
+    extra = os.environ.get("AWS_CA_BUNDLE")
+    if extra:
+        ctx.load_verify_locations(extra)
+    return ctx
 
 
 class HTTPProtocolError(ConnectionError):
@@ -228,20 +252,58 @@ class HTTPClient:
             raise ValueError(f"not an http(s) origin: {origin!r}")
         self.host = parts.hostname
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
-        self.ssl: ssl.SSLContext | None = ssl.create_default_context() if parts.scheme == "https" else None
+        self.ssl: ssl.SSLContext | None = tls_context() if parts.scheme == "https" else None
         self.host_header = parts.netloc.rsplit("@", 1)[-1]
         self.max_idle = max_idle
         self.connect_timeout = connect_timeout
         self._idle: deque[_Connection] = deque()
         self._all: set[_Connection] = set()
+        self._addresses: list[Any] = []
+        self._resolved_at = -_DNS_TTL
+        self._resolving: asyncio.Future[list[Any]] | None = None
+        self._next = itertools.count()
+
+    async def _resolve(self) -> list[Any]:
+        """The host's addresses, looked up once per minute (not once per new connection:
+        a first wave of 256 connections would otherwise queue 256 lookups in threads)."""
+        if self._addresses and time.monotonic() - self._resolved_at < _DNS_TTL:
+            return self._addresses
+        if self._resolving is None:
+            loop = asyncio.get_running_loop()
+            self._resolving = asyncio.ensure_future(
+                loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+            )
+        resolving = self._resolving
+        try:
+            infos = await asyncio.shield(resolving)
+        finally:
+            if resolving.done() and self._resolving is resolving:
+                self._resolving = None
+        if not infos:
+            raise ConnectionError(f"no address for {self.host!r}")
+        self._addresses, self._resolved_at = infos, time.monotonic()
+        return infos
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(self.connect_timeout):
-            _, conn = await loop.create_connection(
-                _Connection, self.host, self.port, ssl=self.ssl,
-                server_hostname=self.host if self.ssl else None,
-            )
+            infos = await self._resolve()
+            # Spread connections over the host's addresses; fall through to the next on failure.
+            start = next(self._next) % len(infos)
+            error: OSError | None = None
+            for family, _, proto, _, sockaddr in infos[start:] + infos[:start]:
+                try:
+                    _, conn = await loop.create_connection(
+                        _Connection, sockaddr[0], sockaddr[1], family=family, proto=proto, ssl=self.ssl,
+                        server_hostname=self.host if self.ssl else None,
+                    )
+                    break
+                except OSError as exc:
+                    error = exc
+            else:
+                self._resolved_at = -_DNS_TTL  # look the host up again next time
+                assert error is not None
+                raise error
         self._all.add(conn)
         return conn
 
