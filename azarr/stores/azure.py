@@ -287,6 +287,16 @@ class AzureBlobStore(Store):
             except HttpResponseError as exc:
                 if exc.status_code in _TRANSIENT_STATUS:
                     raise
-                # Some services (e.g. Azurite) reject the Blob Batch API: delete one by one.
+                # Some services (e.g. Azurite) reject the Blob Batch API. From now on
+                # delete_many takes the per-key path under the store's concurrency budget
+                # (the instance attribute hides this method from the base class) ...
                 self._batch_delete_ok = False
-        await asyncio.gather(*(self._delete(k) for k in keys))
+                self._delete_batch = None  # type: ignore[assignment]
+        # ... and this batch, already inside one budget slot, goes a few at a time.
+        gate = asyncio.Semaphore(8)
+
+        async def one(key: str) -> None:
+            async with gate:
+                await self._delete(key)
+
+        await asyncio.gather(*(one(k) for k in keys))
