@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import re
+import time
 from dataclasses import dataclass
 from email.utils import formatdate
 from urllib.parse import quote, urlsplit
@@ -25,6 +26,18 @@ from azarr.stores._http1 import HTTPClient
 API_VERSION = "2021-08-06"
 _CODE = re.compile(rb"<Code>([^<]*)</Code>")
 _MESSAGE = re.compile(rb"<Message>([^<]*)</Message>")
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _http_date() -> str:
+    """The RFC 1123 date for now, formatted once per second (not once per request)."""
+    global _date_cache
+    second = int(time.time())
+    if _date_cache[0] != second:
+        _date_cache = (second, formatdate(second, usegmt=True))
+    return _date_cache[1]
 
 
 class AzureHTTPError(Exception):
@@ -111,7 +124,7 @@ class BlobClient:
         """Send one request for blob ``name``; (status, body, headers) for 2xx/404/416 (and 412
         with ``if_match``), raises otherwise."""
         path = f"{self.container_path}/{quote(name, safe='/~')}"
-        headers = {"x-ms-date": formatdate(usegmt=True), "x-ms-version": API_VERSION}
+        headers = {"x-ms-date": _http_date(), "x-ms-version": API_VERSION}
         if rng:
             headers["x-ms-range"] = rng
         if if_match:

@@ -14,6 +14,7 @@ import datetime as _dt
 import hashlib
 import hmac
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +26,18 @@ from azarr.stores._http1 import HTTPClient
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 _CODE = re.compile(rb"<Code>([^<]*)</Code>")
 _MESSAGE = re.compile(rb"<Message>([^<]*)</Message>")
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _amz_date() -> str:
+    """``YYYYMMDDTHHMMSSZ`` for now, formatted once per second (not once per request)."""
+    global _date_cache
+    second = int(time.time())
+    if _date_cache[0] != second:
+        _date_cache = (second, _dt.datetime.fromtimestamp(second, _dt.UTC).strftime("%Y%m%dT%H%M%SZ"))
+    return _date_cache[1]
 
 
 @dataclass(frozen=True)
@@ -58,8 +71,7 @@ class SigV4Signer:
 
     def headers(self, method: str, host: str, canonical_uri: str, query: str, creds: Credentials) -> dict[str, str]:
         """The headers (x-amz-*, Authorization) that sign one request."""
-        now = _dt.datetime.now(_dt.UTC)
-        amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+        amz_date = _amz_date()
         day = amz_date[:8]
         headers = {"host": host, "x-amz-content-sha256": UNSIGNED_PAYLOAD, "x-amz-date": amz_date}
         if creds.token:
