@@ -287,3 +287,10 @@ async def test_connect_falls_through_to_the_next_address(serve) -> None:
     finally:
         await client.close()
         dead.close()
+
+
+async def test_unresolvable_host_is_a_connection_error() -> None:
+    client = HTTPClient("http://no-such-host.invalid:80")
+    with pytest.raises(ConnectionError, match="cannot resolve"):
+        await client.request("GET", "/k", {}, timeout=10)
+    await client.close()

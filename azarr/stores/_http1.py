@@ -276,6 +276,8 @@ class HTTPClient:
         resolving = self._resolving
         try:
             infos = await asyncio.shield(resolving)
+        except socket.gaierror as exc:  # often transient (EAI_AGAIN): let the store retry
+            raise ConnectionError(f"cannot resolve {self.host!r}: {exc}") from exc
         finally:
             if resolving.done() and self._resolving is resolving:
                 self._resolving = None
