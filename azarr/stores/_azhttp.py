@@ -15,29 +15,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
-import time
 from dataclasses import dataclass
 from email.utils import formatdate
 from urllib.parse import quote, urlsplit
 
-from azarr.stores._http1 import HTTPClient
+from azarr.stores._http1 import HTTPClient, PerSecond, xml_error
 
 API_VERSION = "2021-08-06"
-_CODE = re.compile(rb"<Code>([^<]*)</Code>")
-_MESSAGE = re.compile(rb"<Message>([^<]*)</Message>")
-
-
-_date_cache: tuple[int, str] = (0, "")
-
-
-def _http_date() -> str:
-    """The RFC 1123 date for now, formatted once per second (not once per request)."""
-    global _date_cache
-    second = int(time.time())
-    if _date_cache[0] != second:
-        _date_cache = (second, formatdate(second, usegmt=True))
-    return _date_cache[1]
+_http_date = PerSecond(lambda second: formatdate(second, usegmt=True))  # RFC 1123
 
 
 class AzureHTTPError(Exception):
@@ -142,13 +127,8 @@ class BlobClient:
         if (resp.status < 300 or (resp.status == 404 and code in ("", "BlobNotFound")) or resp.status == 416
                 or (if_match and resp.status == 412)):
             return resp.status, resp.body, resp.headers
-        found = _CODE.search(resp.body)
-        msg = _MESSAGE.search(resp.body)
-        raise AzureHTTPError(
-            resp.status,
-            code or (found.group(1).decode(errors="replace") if found else str(resp.status)),
-            msg.group(1).decode(errors="replace").split("\n")[0] if msg else "",
-        )
+        found, message = xml_error(resp.body)
+        raise AzureHTTPError(resp.status, code or found or str(resp.status), message)
 
     async def close(self) -> None:
         """Close the connections."""

@@ -20,16 +20,46 @@ import asyncio
 import functools
 import itertools
 import os
+import re
 import socket
 import ssl
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 _MAX_HEAD = 64 * 1024
 _DNS_TTL = 60.0
+
+
+_XML_CODE = re.compile(rb"<Code>([^<]*)</Code>")
+_XML_MESSAGE = re.compile(rb"<Message>([^<]*)</Message>")
+
+
+def xml_error(body: bytes) -> tuple[str | None, str]:
+    """``(Code, Message)`` of an S3/Azure-style XML error body (best effort)."""
+    code = _XML_CODE.search(body)
+    msg = _XML_MESSAGE.search(body)
+    return (
+        code.group(1).decode(errors="replace") if code else None,
+        msg.group(1).decode(errors="replace").split("\n")[0] if msg else "",
+    )
+
+
+class PerSecond:
+    """A timestamp string formatted at most once per second (signers need one per request)."""
+
+    def __init__(self, fmt: Callable[[int], str]) -> None:
+        self.fmt = fmt
+        self._cache: tuple[int, str] = (-1, "")
+
+    def __call__(self) -> str:
+        second = int(time.time())
+        if self._cache[0] != second:
+            self._cache = (second, self.fmt(second))
+        return self._cache[1]
 
 
 @functools.cache

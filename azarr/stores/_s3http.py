@@ -13,31 +13,16 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import hmac
-import re
-import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from yarl import URL
 
-from azarr.stores._http1 import HTTPClient
+from azarr.stores._http1 import HTTPClient, PerSecond, xml_error
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
-_CODE = re.compile(rb"<Code>([^<]*)</Code>")
-_MESSAGE = re.compile(rb"<Message>([^<]*)</Message>")
-
-
-_date_cache: tuple[int, str] = (0, "")
-
-
-def _amz_date() -> str:
-    """``YYYYMMDDTHHMMSSZ`` for now, formatted once per second (not once per request)."""
-    global _date_cache
-    second = int(time.time())
-    if _date_cache[0] != second:
-        _date_cache = (second, _dt.datetime.fromtimestamp(second, _dt.UTC).strftime("%Y%m%dT%H%M%SZ"))
-    return _date_cache[1]
+_amz_date = PerSecond(lambda second: _dt.datetime.fromtimestamp(second, _dt.UTC).strftime("%Y%m%dT%H%M%SZ"))
 
 
 @dataclass(frozen=True)
@@ -109,13 +94,8 @@ class WrongRegionError(S3HTTPError):
 
 def error_from(status: int, body: bytes) -> S3HTTPError:
     """Parse an S3 XML error body (best effort)."""
-    code = _CODE.search(body)
-    msg = _MESSAGE.search(body)
-    return S3HTTPError(
-        status,
-        code.group(1).decode(errors="replace") if code else str(status),
-        msg.group(1).decode(errors="replace") if msg else "",
-    )
+    code, message = xml_error(body)
+    return S3HTTPError(status, code or str(status), message)
 
 
 class ObjectClient:
