@@ -117,13 +117,11 @@ class _EarlyDecoder:
         self.by_key = by_key
         self.batch: list[Any] = []
         self.futures: list[asyncio.Future[None]] = []
-        self.done: set[str] = set()
 
     def add(self, key: str, data: bytes) -> None:
-        p = self.by_key.get(key)
-        if p is None or key in self.done:
+        p = self.by_key.pop(key, None)  # what is left in by_key has not been decoded yet
+        if p is None:
             return
-        self.done.add(key)
         self.batch.append((key, data, p))
         if len(self.batch) >= _EARLY_BATCH:
             self._flush()
@@ -392,12 +390,10 @@ class AsyncArray(AttributesMixin):
 
         early = _EarlyDecoder.for_read(decode_into, keys, projections, self.store)
         try:
-            if not keys:
-                found: dict[str, bytes] = {}
-            elif early is not None:
-                found = await self.store.get_many(keys + [check] if check else keys, on_value=early.add)
-            else:
-                found = await self.store.get_many(keys + [check] if check else keys)
+            found: dict[str, bytes] = {}
+            if keys:
+                stream = {"on_value": early.add} if early is not None else {}
+                found = await self.store.get_many(keys + [check] if check else keys, **stream)
             if check:
                 self._verify_not_stale(check, found.pop(check, None))
             if early is not None:
@@ -412,7 +408,7 @@ class AsyncArray(AttributesMixin):
             data = found.get(key)
             if data is None:
                 out[p.out_selection] = fill
-            elif early is None or key not in early.done:
+            elif early is None or key in early.by_key:  # not decoded early
                 work.append((key, data, p))
                 nbytes += len(data)
 

@@ -19,19 +19,10 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from urllib.parse import quote, urlsplit
 
-from azarr.stores._http1 import HTTPClient, PerSecond, xml_error
+from azarr.stores._http1 import HTTPClient, HTTPStatusError, PerSecond, xml_error
 
 API_VERSION = "2021-08-06"
 _http_date = PerSecond(lambda second: formatdate(second, usegmt=True))  # RFC 1123
-
-
-class AzureHTTPError(Exception):
-    """A non-success answer from the Blob service: status, error code, message."""
-
-    def __init__(self, status: int, code: str, message: str = "") -> None:
-        super().__init__(f"HTTP {status} {code}: {message}".strip().rstrip(":"))
-        self.status = status
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -128,7 +119,7 @@ class BlobClient:
                 or (if_match and resp.status == 412)):
             return resp.status, resp.body, resp.headers
         found, message = xml_error(resp.body)
-        raise AzureHTTPError(resp.status, code or found or str(resp.status), message)
+        raise HTTPStatusError(resp.status, code or found or str(resp.status), message)
 
     async def close(self) -> None:
         """Close the connections."""

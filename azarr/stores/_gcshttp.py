@@ -18,15 +18,7 @@ import json
 from collections.abc import Callable
 from urllib.parse import quote, urlsplit
 
-from azarr.stores._http1 import HTTPClient
-
-
-class GCSHTTPError(Exception):
-    """A non-success answer from GCS: status and message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"HTTP {status}: {message}".rstrip(": "))
-        self.status = status
+from azarr.stores._http1 import HTTPClient, HTTPStatusError
 
 
 def _message(body: bytes) -> str:
@@ -58,7 +50,7 @@ class GCSObjectClient:
         resp = await self.http.request(method, self.base_path + target, headers, data, timeout=self.timeout)
         if resp.status < 300 or resp.status in ok:
             return resp.status, resp.body, resp.headers
-        raise GCSHTTPError(resp.status, _message(resp.body))
+        raise HTTPStatusError(resp.status, message=_message(resp.body))
 
     def _object(self, name: str) -> str:
         return f"/b/{self.bucket}/o/{quote(name, safe='')}"
@@ -78,7 +70,7 @@ class GCSObjectClient:
         target = f"/upload/storage/v1/b/{self.bucket}/o?uploadType=media&name={quote(name, safe='')}{self.query}"
         status, body, _ = await self._send("POST", target, {"Content-Type": "application/octet-stream"}, data)
         if status >= 300:  # 404: no such bucket; never a silently lost write
-            raise GCSHTTPError(status, _message(body))
+            raise HTTPStatusError(status, message=_message(body))
 
     async def delete(self, name: str) -> None:
         """Delete the object; a missing object is fine."""

@@ -79,6 +79,16 @@ def tls_context() -> ssl.SSLContext:
     return ctx
 
 
+class HTTPStatusError(Exception):
+    """A non-success answer: HTTP status, the service's error code (if any), its message."""
+
+    def __init__(self, status: int, code: str = "", message: str = "") -> None:
+        head = f"HTTP {status} {code}".rstrip()
+        super().__init__(f"{head}: {message}" if message else head)
+        self.status = status
+        self.code = code
+
+
 class HTTPProtocolError(ConnectionError):
     """The server sent something that is not a valid HTTP/1.1 response."""
 

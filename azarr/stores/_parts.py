@@ -19,6 +19,21 @@ from azarr.errors import TransientStoreError
 Fetch = Callable[[str, str | None], Awaitable[tuple[int, bytes, Mapping[str, str]]]]
 
 
+def range_header(start: int, end: int | None) -> str:
+    """The ``Range`` value for bytes ``[start, end)`` (``end=None``: to the end)."""
+    return f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
+
+
+async def range_answer(status: int, body: bytes, exists: Callable[[], Awaitable[bool]]) -> bytes | None:
+    """A ranged GET's result: 404 is missing; 416 (range past the end) is ``b""`` if the
+    object exists, else missing."""
+    if status == 404:
+        return None
+    if status == 416:
+        return b"" if await exists() else None
+    return body
+
+
 def total_size(content_range: str | None) -> int | None:
     """The total from a ``Content-Range: bytes a-b/total`` header."""
     if not content_range or "/" not in content_range:

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from yarl import URL
 
-from azarr.stores._http1 import HTTPClient, PerSecond, xml_error
+from azarr.stores._http1 import HTTPClient, HTTPStatusError, PerSecond, xml_error
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 _amz_date = PerSecond(lambda second: _dt.datetime.fromtimestamp(second, _dt.UTC).strftime("%Y%m%dT%H%M%SZ"))
@@ -75,13 +75,8 @@ class SigV4Signer:
         return headers
 
 
-class S3HTTPError(Exception):
+class S3HTTPError(HTTPStatusError):
     """A non-success S3 answer: status, S3 error code and message."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"HTTP {status} {code}: {message}".strip())
-        self.status = status
-        self.code = code
 
 
 class WrongRegionError(S3HTTPError):

@@ -16,8 +16,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError
-from azarr.stores._azhttp import AzureHTTPError, BlobClient, endpoint_from
-from azarr.stores._parts import get_in_parts
+from azarr.stores._azhttp import BlobClient, endpoint_from
+from azarr.stores._http1 import HTTPStatusError
+from azarr.stores._parts import get_in_parts, range_answer, range_header
 from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store
 from azarr.stores.hedging import HedgePolicy
 
@@ -184,7 +185,7 @@ class AzureBlobStore(Store):
             return True
         if isinstance(exc, HttpResponseError):
             return (exc.status_code or 0) in _TRANSIENT_STATUS
-        if isinstance(exc, AzureHTTPError):
+        if isinstance(exc, HTTPStatusError):
             return exc.status in _TRANSIENT_STATUS
         return super()._is_retryable(exc)
 
@@ -225,13 +226,8 @@ class AzureBlobStore(Store):
         if end is not None and end <= start:
             return b"" if await self._exists(key) else None
         if self._endpoint is not None:
-            rng = f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
-            status, body, _ = await self._blobs().request("GET", self._name(key), rng=rng)
-            if status == 404:
-                return None
-            if status == 416:  # the range starts past the end: empty if the blob exists
-                return b"" if await self._exists(key) else None
-            return body
+            status, body, _ = await self._blobs().request("GET", self._name(key), rng=range_header(start, end))
+            return await range_answer(status, body, lambda: self._exists(key))
         try:
             stream = await self._client().download_blob(
                 self._name(key), offset=start, length=None if end is None else end - start
@@ -248,7 +244,7 @@ class AzureBlobStore(Store):
         if self._endpoint is not None:
             status, body, _ = await self._blobs().request("PUT", self._name(key), data=value)
             if status >= 300:  # never a silently lost write
-                raise AzureHTTPError(status, "PutFailed", body[:200].decode(errors="replace"))
+                raise HTTPStatusError(status, "PutFailed", body[:200].decode(errors="replace"))
             return
         await self._client().upload_blob(self._name(key), value, overwrite=True)
 

@@ -15,8 +15,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError
-from azarr.stores._gcshttp import GCSHTTPError, GCSObjectClient
-from azarr.stores._parts import get_in_parts
+from azarr.stores._gcshttp import GCSObjectClient
+from azarr.stores._http1 import HTTPStatusError
+from azarr.stores._parts import get_in_parts, range_answer, range_header
 from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store
 from azarr.stores.hedging import HedgePolicy
 
@@ -167,7 +168,7 @@ class GCSStore(Store):
         """429/5xx answers, connection errors and timeouts are transient."""
         if isinstance(exc, HttpError):
             return (exc.code or 0) in _TRANSIENT_STATUS
-        if isinstance(exc, GCSHTTPError):
+        if isinstance(exc, HTTPStatusError):
             return exc.status in _TRANSIENT_STATUS
         if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
             return True
@@ -202,12 +203,8 @@ class GCSStore(Store):
             return b"" if await self._exists(key) else None
         lean = await self._lean()
         if lean is not None:
-            status, body, _ = await lean.get(self._name(key), f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}")
-            if status == 404:
-                return None
-            if status == 416:  # the range starts past the end: empty if the object exists
-                return b"" if await self._exists(key) else None
-            return body
+            status, body, _ = await lean.get(self._name(key), range_header(start, end))
+            return await range_answer(status, body, lambda: self._exists(key))
         try:
             return await fs._cat_file(self._path(key), start=start, end=end)
         except FileNotFoundError:

@@ -15,23 +15,12 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError, StoreError, TransientStoreError
-from azarr.stores._parts import get_in_parts
+from azarr.stores._parts import get_in_parts, range_answer, range_header
 from azarr.stores._s3http import Credentials, ObjectClient, S3HTTPError, WrongRegionError, frozen
 from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store
 from azarr.stores.hedging import HedgePolicy
 
 T = TypeVar("T")
-
-
-def _needs_proxy(endpoint_url: str | None, config_kwargs: dict[str, Any]) -> bool:
-    """Whether requests to the endpoint must go through an HTTP(S) proxy."""
-    if config_kwargs.get("proxies"):
-        return True
-    parsed = urlparse(endpoint_url or "https://s3.amazonaws.com")
-    proxies = urllib.request.getproxies()
-    if not proxies.get(parsed.scheme or "https"):
-        return False
-    return not urllib.request.proxy_bypass(parsed.hostname or "")
 
 try:
     import aiohttp
@@ -58,6 +47,17 @@ def _status(exc: Exception) -> int:
     if isinstance(exc, boto_exceptions.ClientError):
         return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
     return 0
+
+
+def _needs_proxy(endpoint_url: str | None, config_kwargs: dict[str, Any]) -> bool:
+    """Whether requests to the endpoint must go through an HTTP(S) proxy."""
+    if config_kwargs.get("proxies"):
+        return True
+    parsed = urlparse(endpoint_url or "https://s3.amazonaws.com")
+    proxies = urllib.request.getproxies()
+    if not proxies.get(parsed.scheme or "https"):
+        return False
+    return not urllib.request.proxy_bypass(parsed.hostname or "")
 
 
 class S3Store(Store):
@@ -327,8 +327,7 @@ class S3Store(Store):
     async def _get_range(self, key: str, start: int, end: int | None) -> bytes | None:
         if end is not None and end <= start:
             return b"" if await self._exists(key) else None
-        rng = f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
-        return await self._ranged(key, rng)
+        return await self._ranged(key, range_header(start, end))
 
     async def _get_suffix(self, key: str, length: int) -> bytes | None:
         if length == 0:
@@ -339,11 +338,7 @@ class S3Store(Store):
         if not self._fast:
             return await self._boto_ranged(key, rng)
         status, body = await self._request("GET", key, rng=rng)
-        if status == 404:
-            return None
-        if status == 416:  # the range starts past the end: empty if the object exists
-            return b"" if await self._exists(key) else None
-        return body
+        return await range_answer(status, body, lambda: self._exists(key))
 
     async def _set(self, key: str, value: bytes) -> None:
         if not self._fast:

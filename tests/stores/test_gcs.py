@@ -95,12 +95,13 @@ async def test_lean_path_and_gcsfs_path_agree(gcs_endpoint: str, gcs_bucket: str
 
 
 async def test_lean_path_http_errors_raise(gcs_endpoint: str) -> None:
-    from azarr.stores._gcshttp import GCSHTTPError, GCSObjectClient
+    from azarr.stores._gcshttp import GCSObjectClient
+    from azarr.stores._http1 import HTTPStatusError
 
     # A write into a bucket that does not exist fails loudly (it must not look stored).
     client = GCSObjectClient(gcs_endpoint, "no-such-bucket-here", 4, 5.0, lambda headers: None)
     try:
-        with pytest.raises(GCSHTTPError, match="404"):
+        with pytest.raises(HTTPStatusError, match="404"):
             await client.put("k", b"x")
     finally:
         await client.close()
