@@ -123,8 +123,13 @@ def measure(server: Server, fn: Callable[[], object], runs: int) -> tuple[float,
     return statistics.median(times), reqs
 
 
-def azarr_cases(server: Server, data: np.ndarray, concurrency: int | None, fast_path: bool = True) -> dict[str, Callable[[], object]]:
-    """The W1 cases for azarr (async API on its own loop)."""
+def azarr_cases(
+    server: Server, data: np.ndarray, concurrency: int | None, fast_path: bool = True, stream_writes: bool = True
+) -> dict[str, Callable[[], object]]:
+    """The W1 cases for azarr (async API on its own loop).
+
+    ``stream_writes=False`` is the baseline that encodes every chunk before the first PUT.
+    """
     import numcodecs
 
     from azarr import aio
@@ -135,14 +140,26 @@ def azarr_cases(server: Server, data: np.ndarray, concurrency: int | None, fast_
     if concurrency:
         opts["concurrency"] = concurrency
     opts["fast_path"] = fast_path
-    path = f"azarr-{concurrency or 'default'}-{fast_path}"
+    path = f"azarr-{concurrency or 'default'}-{fast_path}-{stream_writes}"
     store = S3Store("bench", path, **opts)
     arr = loop.run_until_complete(
         aio.open_array(store, "w", shape=SHAPE, chunks=CHUNKS, dtype="f4", compressor=numcodecs.Zstd(level=1))
     )
     run = loop.run_until_complete
+
+    def write() -> None:
+        import azarr.array
+
+        saved = azarr.array._STREAM_MIN
+        if not stream_writes:
+            azarr.array._STREAM_MIN = 1 << 62
+        try:
+            run(arr.setitem(..., data))
+        finally:
+            azarr.array._STREAM_MIN = saved
+
     return {
-        "write": lambda: run(arr.setitem(..., data)),
+        "write": write,
         "read": lambda: run(arr.getitem(...)),
         "region (64 chunks)": lambda: run(arr.getitem(REGION)),
         "metadata open": lambda: run(aio.open_array(store, "r")),
@@ -210,7 +227,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--peers", action="store_true")
-    parser.add_argument("--baselines", action="store_true", help="also azarr via aiobotocore only, and at 64 in flight")
+    parser.add_argument("--baselines", action="store_true", help="also azarr via aiobotocore only, at 64 in flight, and encoding every chunk before the first PUT")
+    parser.add_argument("--wide", type=int, nargs="*", default=[], metavar="N",
+                        help="also azarr (and, with --peers, tensorstore) at N in flight, e.g. --wide 1024")
     parser.add_argument("--via", choices=["server", "proxy", "moto"], default="server",
                         help="where the latency comes from: fake_s3's own delay (default), a TCP latency "
                         "proxy in front of fake_s3, or the proxy in front of moto")
@@ -224,6 +243,7 @@ def main() -> None:
         stacks += [
             ("azarr botocore x256", lambda: azarr_cases(server, data, 256, fast_path=False)),
             ("azarr x64", lambda: azarr_cases(server, data, 64)),
+            ("azarr encode-first", lambda: azarr_cases(server, data, None, stream_writes=False)),
         ]
     if args.peers:
         stacks += [
@@ -233,6 +253,10 @@ def main() -> None:
             ("zarr3+s3fs x256", lambda: zarr_cases(server, data, "s3fs", 256)),
             ("tensorstore x256", lambda: tensorstore_cases(server, data, 256)),
         ]
+    for n in args.wide:
+        stacks.append((f"azarr x{n}", lambda n=n: azarr_cases(server, data, n)))
+        if args.peers:
+            stacks.append((f"tensorstore x{n}", lambda n=n: tensorstore_cases(server, data, n)))
     print(f"W1: f4 {SHAPE} in {CHUNKS} chunks (1024), Zstd(1); {args.latency * 1000:.0f} ms per request "
           f"(via {args.via}); median of {args.runs}")
     print(f"{'stack':<20}{'case':<20}{'median s':>10}{'requests':>10}{'in flight':>10}{'floor s':>9}{'x floor':>8}")

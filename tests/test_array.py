@@ -22,6 +22,7 @@ from azarr.errors import (
     ReadOnlyError,
     SelectionError,
     ShapeMismatchError,
+    StoreError,
 )
 from azarr.stores import MemoryStore
 
@@ -281,4 +282,94 @@ async def test_failed_write_stores_nothing() -> None:
     before = dict(store._data)
     with pytest.raises(ShapeMismatchError):
         await a.setitem(..., ["x", "y", "z", "w"])
+    assert store._data == before
+
+
+class PerKeyStore(MemoryStore):
+    """A MemoryStore without a native batch write, like S3: a big write streams key by key."""
+
+    _set_batch = None  # type: ignore[assignment]
+
+    def __init__(self, fail_key: str | None = None) -> None:
+        super().__init__()
+        self.fail_key = fail_key
+        self.encoded_at_first_set: int | None = None
+        self.encoded = 0
+        self.set_keys: list[str] = []
+
+    async def _set(self, key: str, value: bytes) -> None:
+        chunk = not key.rpartition("/")[2].startswith(".")
+        if chunk and self.encoded_at_first_set is None:
+            self.encoded_at_first_set = self.encoded
+        if key == self.fail_key:
+            raise StoreError(f"refused {key}", key=key)
+        if chunk:
+            self.set_keys.append(key)
+        await super()._set(key, value)
+
+
+def _counting_encoder(store: PerKeyStore, monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> None:
+    import time
+
+    import azarr.array as array_module
+
+    real = array_module.encode_chunk
+
+    def slow_encode(*args: Any) -> bytes:
+        if fail:
+            raise CodecError("codec refused the chunk")
+        time.sleep(0.0005)  # releases the GIL, like a real compressor
+        store.encoded += 1
+        return real(*args)
+
+    monkeypatch.setattr(array_module, "encode_chunk", slow_encode)
+
+
+async def test_large_write_sends_early_chunks_while_encoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = PerKeyStore()
+    data = np.random.default_rng(3).standard_normal((512, 512)).astype("f4")
+    a = await aio.open_array(store, "w", path="s", shape=data.shape, chunks=(16, 16), dtype="f4")
+    _counting_encoder(store, monkeypatch)
+    await a.setitem(..., data)
+    assert store.encoded == 1024
+    assert store.encoded_at_first_set is not None and store.encoded_at_first_set < 512
+    assert sorted(store.set_keys) == sorted(
+        f"s/{i}.{j}" for i in range(32) for j in range(32)
+    )
+    np.testing.assert_array_equal(await a.getitem(...), data)
+
+
+async def test_streamed_write_failure_raises_and_stops_sending() -> None:
+    store = PerKeyStore(fail_key="s/20.5")
+    a = await aio.open_array(store, "w", path="s", shape=(512, 512), chunks=(16, 16), dtype="f4")
+    with pytest.raises(StoreError) as info:
+        await asyncio.wait_for(a.setitem(..., np.ones((512, 512), "f4")), 30)
+    assert "s/20.5" in str(info.value)
+    sent = len(store.set_keys)
+    await asyncio.sleep(0.2)
+    assert len(store.set_keys) == sent  # nothing keeps writing after the error
+
+
+async def test_streamed_write_codec_failure_stores_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = PerKeyStore()
+    a = await aio.open_array(store, "w", path="s", shape=(512, 512), chunks=(16, 16), dtype="f4")
+    before = dict(store._data)
+    _counting_encoder(store, monkeypatch, fail=True)
+    with pytest.raises(CodecError):
+        await a.setitem(..., np.ones((512, 512), "f4"))
+    assert store._data == before
+
+
+async def test_object_dtype_write_still_encodes_everything_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a string in chunk 40 of an object array fails late: nothing may be stored before it
+    store = PerKeyStore()
+    import numcodecs
+
+    a = await aio.open_array(store, "w", path="o", shape=(4096,), chunks=(64,), dtype=object,
+                             object_codec=numcodecs.VLenUTF8())
+    before = dict(store._data)
+    values = np.array(["x" * 300] * 4096, dtype=object)
+    values[40 * 64 + 3] = 7
+    with pytest.raises(AzarrError):
+        await a.setitem(..., values)
     assert store._data == before
