@@ -73,3 +73,93 @@ def test_stalled_gets_are_hedged_and_values_exact(s3_endpoint: str, s3_bucket: s
     assert hedger is not None
     assert stalled > 0 and hedger.hedge_wins > 0, (stalled, hedger.hedges, hedger.hedge_wins)
     assert hedger.hedges <= 0.1 * hedger.requests
+
+
+async def _warm(h: Hedger) -> None:
+    async def ok() -> str:
+        return "warm"
+
+    for _ in range(h.policy.warmup):
+        await h.run(ok)
+
+
+async def test_external_cancel_of_a_hedged_request_propagates_and_stops_the_duplicate() -> None:
+    h = Hedger(HedgePolicy(warmup=4, min_delay=0.01, budget=1.0))
+    await _warm(h)
+    duplicates_cancelled = 0
+    calls = 0
+
+    async def slow() -> str:
+        nonlocal calls, duplicates_cancelled
+        calls += 1
+        mine = calls
+        try:
+            await asyncio.sleep(1.0)
+        except asyncio.CancelledError:
+            if mine == 2:
+                duplicates_cancelled += 1
+            raise
+        return "late"
+
+    task = asyncio.ensure_future(h.run(slow))
+    await asyncio.sleep(0.1)  # long enough for the duplicate to be out
+    assert h.hedges == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0)
+    assert duplicates_cancelled == 1
+
+
+async def test_original_fails_but_duplicate_answers() -> None:
+    h = Hedger(HedgePolicy(warmup=4, min_delay=0.01, budget=1.0))
+    await _warm(h)
+    calls = 0
+
+    async def flaky() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.sleep(0.1)
+            raise OSError("reset")
+        await asyncio.sleep(0.15)
+        return "duplicate"
+
+    assert await h.run(flaky) == "duplicate"
+
+
+async def test_failed_duplicate_leaves_the_original_to_answer(caplog: pytest.LogCaptureFixture) -> None:
+    h = Hedger(HedgePolicy(warmup=4, min_delay=0.01, budget=1.0))
+    await _warm(h)
+    calls = 0
+
+    async def original_slow_duplicate_fails() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.sleep(0.1)
+            return "original"
+        raise OSError("duplicate refused")
+
+    assert await h.run(original_slow_duplicate_fails) == "original"
+    assert h.hedges == 1 and h.hedge_wins == 0
+    await asyncio.sleep(0)
+    assert "never retrieved" not in caplog.text
+
+
+async def test_hedge_win_inside_a_caller_timeout_is_not_a_timeout() -> None:
+    h = Hedger(HedgePolicy(warmup=4, min_delay=0.01, budget=1.0))
+    await _warm(h)
+    calls = 0
+
+    async def straggler() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.sleep(5)
+        return "duplicate"
+
+    async with asyncio.timeout(2):
+        assert await h.run(straggler) == "duplicate"
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+    await asyncio.sleep(0.01)  # and the task can still await normally afterwards
