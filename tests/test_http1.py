@@ -204,6 +204,35 @@ async def test_garbage_status_line_is_a_protocol_error(serve) -> None:
         await client.close()
 
 
+async def test_timeouts_are_per_request_and_the_client_recovers(serve) -> None:
+    # /slow never answers; /fast answers at once. A short timeout fails only its own
+    # request, a long one running beside it succeeds, and the client keeps working.
+    async def answer(head: bytes, body: bytes, w: asyncio.StreamWriter, n: int) -> None:
+        if head.startswith(b"GET /slow"):
+            await asyncio.sleep(5)
+        elif head.startswith(b"GET /late"):
+            await asyncio.sleep(0.3)
+            w.write(_ok(b"late"))
+        else:
+            w.write(_ok(b"fast"))
+
+    _, origin = await serve(answer)
+    client = HTTPClient(origin)
+    loop = asyncio.get_running_loop()
+    try:
+        started = loop.time()
+        slow = asyncio.ensure_future(client.request("GET", "/slow", {}, timeout=0.2))
+        late = asyncio.ensure_future(client.request("GET", "/late", {}, timeout=5))
+        with pytest.raises(TimeoutError):
+            await slow
+        assert 0.2 <= loop.time() - started < 0.5
+        assert (await late).body == b"late"
+        assert (await client.request("GET", "/fast", {}, timeout=1)).body == b"fast"
+        assert not client._busy
+    finally:
+        await client.close()
+
+
 async def test_silent_server_times_out(serve) -> None:
     _, origin = await serve(lambda head, body, w, n: asyncio.sleep(5))
     client = HTTPClient(origin)

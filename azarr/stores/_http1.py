@@ -119,6 +119,7 @@ class _Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self.received_any = False
         self.keep_alive = True
+        self.deadline = 0.0  # loop time by which the current request must be answered
 
     # --- asyncio.Protocol ---------------------------------------------------------------
 
@@ -302,6 +303,9 @@ class HTTPClient:
         self._resolved_at = -_DNS_TTL
         self._resolving: asyncio.Future[list[Any]] | None = None
         self._next = itertools.count()
+        self._busy: set[_Connection] = set()  # connections waiting for an answer
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._sweep_every = 1.0
 
     async def _resolve(self) -> list[Any]:
         """The host's addresses, looked up once per minute (not once per new connection:
@@ -368,29 +372,62 @@ class HTTPClient:
         lines.append("\r\n")
         head = "".join(lines).encode("latin-1")
         head_only = method == "HEAD"
-        async with asyncio.timeout(timeout):
-            conn = self._take_idle()
-            if conn is not None:
-                try:
-                    return await self._exchange(conn, head, body, head_only)
-                except ConnectionError:
-                    # A reused connection the server had already closed: the request never
-                    # reached it, so sending it again on a fresh connection is safe.
-                    if conn.received_any:
-                        raise
-            return await self._exchange(await self._connect(), head, body, head_only)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        conn = self._take_idle()
+        if conn is not None:
+            try:
+                return await self._exchange(conn, head, body, head_only, deadline, timeout)
+            except ConnectionError:
+                # A reused connection the server had already closed: the request never
+                # reached it, so sending it again on a fresh connection is safe.
+                if conn.received_any:
+                    raise
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise TimeoutError(f"no answer from {self.host}:{self.port} within {timeout} s")
+        async with asyncio.timeout(remaining):
+            conn = await self._connect()
+        return await self._exchange(conn, head, body, head_only, deadline, timeout)
 
-    async def _exchange(self, conn: _Connection, head: bytes, body: bytes | None, head_only: bool) -> Response:
+    async def _exchange(
+        self, conn: _Connection, head: bytes, body: bytes | None, head_only: bool, deadline: float, timeout: float
+    ) -> Response:
+        # The deadline is enforced by one sweeping timer per client rather than an
+        # asyncio.timeout per request (a timer handle per request costs ~5 us on the loop).
+        conn.deadline = deadline
+        self._busy.add(conn)
+        if self._sweeper is None or timeout / 10 < self._sweep_every:
+            self._arm(asyncio.get_running_loop(), timeout)
         try:
             resp = await conn.send(head, body, head_only)
         except BaseException:
             self._discard(conn)
             raise
+        finally:
+            self._busy.discard(conn)
         if conn.keep_alive and not conn.closed and len(self._idle) < self.max_idle:
             self._idle.append(conn)
         else:
             self._discard(conn)
         return resp
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+        every = max(0.01, min(1.0, timeout / 10))  # a request times out at most ~10% late
+        if self._sweeper is not None:
+            if every >= self._sweep_every:
+                return
+            self._sweeper.cancel()
+        self._sweep_every = every
+        self._sweeper = loop.call_later(every, self._sweep, loop)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._sweeper = None
+        now = loop.time()
+        for conn in [c for c in self._busy if c.deadline <= now]:
+            conn._fail(TimeoutError(f"no answer from {self.host}:{self.port} within the request timeout"))
+        if self._busy:
+            self._sweeper = loop.call_later(self._sweep_every, self._sweep, loop)
 
     def _discard(self, conn: _Connection) -> None:
         self._all.discard(conn)
@@ -398,6 +435,9 @@ class HTTPClient:
 
     async def close(self) -> None:
         """Close every connection."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for conn in list(self._all):
             conn._abort()
         self._all.clear()
