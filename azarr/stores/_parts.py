@@ -43,11 +43,12 @@ def total_size(content_range: str | None) -> int | None:
 
 
 async def get_in_parts(
-    fetch: Fetch, part: int, *, version_header: str = "etag", what: str = "object", store: str = "", key: str | None = None
+    fetch: Fetch, part: int, *, version_header: str = "etag", what: str = "object", store: object = "", key: str | None = None
 ) -> bytes | None:
     """GET an object as ranges of ``part`` bytes; None if it does not exist.
 
     ``version_header`` names the response header whose value pins the later ranges.
+    ``store`` is the store (or its name) for error messages; it is only formatted on error.
     """
     status, body, headers = await fetch(f"bytes=0-{part - 1}", None)
     if status == 404:
@@ -62,5 +63,6 @@ async def get_in_parts(
     answers = await asyncio.gather(*(fetch(f"bytes={a}-{b}", version) for a, b in ranges))
     for (a, b), (st, chunk, _) in zip(ranges, answers):
         if st != 206 or len(chunk) != b - a + 1:
-            raise TransientStoreError(f"{store}: {what} {key!r} changed while being read in parts", store=store, key=key)
+            name = str(store)
+            raise TransientStoreError(f"{name}: {what} {key!r} changed while being read in parts", store=name, key=key)
     return body + b"".join(chunk for _, chunk, _ in answers)

@@ -212,7 +212,7 @@ class AzureBlobStore(Store):
             if self.part_size:  # big blobs as concurrent ranges pinned to the ETag
                 return await get_in_parts(
                     lambda rng, etag: self._blobs().request("GET", name, rng=rng, if_match=etag),
-                    self.part_size, what="blob", store=self.name, key=key,
+                    self.part_size, what="blob", store=self, key=key,
                 )
             status, body, _ = await self._blobs().request("GET", name)
             return None if status == 404 else body

@@ -187,7 +187,7 @@ class GCSStore(Store):
             if self.part_size:  # big objects as concurrent ranges pinned to the generation
                 return await get_in_parts(
                     lambda rng, gen: lean.get(name, rng, gen), self.part_size,
-                    version_header="x-goog-generation", store=self.name, key=key,
+                    version_header="x-goog-generation", store=self, key=key,
                 )
             status, body, _ = await lean.get(name)
             return None if status == 404 else body

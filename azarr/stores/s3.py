@@ -322,7 +322,7 @@ class S3Store(Store):
                 raise S3HTTPError(404, "NoSuchBucket", f"bucket {self.bucket!r} does not exist")
             return status, body, headers
 
-        return await get_in_parts(fetch, part, store=self.name, key=key)
+        return await get_in_parts(fetch, part, store=self, key=key)
 
     async def _get_range(self, key: str, start: int, end: int | None) -> bytes | None:
         if end is not None and end <= start:
