@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections import deque
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -128,41 +127,46 @@ async def _encode_while_sending(
     pool = codec_pool()
     batches = [work[i : i + _STREAM_BATCH] for i in range(0, len(work), _STREAM_BATCH)]
     first_set, to_delete = await loop.run_in_executor(pool, build, batches[0])
-    ready: deque[tuple[str, bytes]] = deque(first_set.items())
-    arrived = asyncio.Event()
+    # one queue, one wake-up per chunk (an Event would wake every idle sender per batch)
+    queue: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue()
+    n_senders = min(store.concurrency, len(work))
     left = len(batches) - 1
     failure: list[BaseException] = []
+
+    def stop_senders() -> None:
+        for _ in range(n_senders):
+            queue.put_nowait(None)
 
     def encoded(fut: asyncio.Future[tuple[dict[str, bytes], list[str]]]) -> None:
         nonlocal left
         left -= 1
-        if fut.cancelled():
+        if fut.cancelled() or failure:
             return
         exc = fut.exception()
         if exc is not None:
             failure.append(exc)
-        else:
-            done, deleted = fut.result()
-            ready.extend(done.items())
-            to_delete.extend(deleted)
-        arrived.set()
+            stop_senders()
+            return
+        done, deleted = fut.result()
+        for item in done.items():
+            queue.put_nowait(item)
+        to_delete.extend(deleted)
+        if not left:
+            stop_senders()
 
+    for item in first_set.items():
+        queue.put_nowait(item)
+    if not left:
+        stop_senders()
     encodes = [loop.run_in_executor(pool, build, b) for b in batches[1:]]
     for fut in encodes:
         fut.add_done_callback(encoded)
 
     async def sender() -> None:
-        while not failure:
-            if ready:
-                key, value = ready.popleft()
-                await store.set(key, value)
-            elif left:
-                arrived.clear()
-                await arrived.wait()
-            else:
-                return
+        while (item := await queue.get()) is not None and not failure:
+            await store.set(*item)
 
-    senders = [asyncio.ensure_future(sender()) for _ in range(min(store.concurrency, len(work)))]
+    senders = [asyncio.ensure_future(sender()) for _ in range(n_senders)]
     try:
         await asyncio.gather(*senders)
         if failure:
