@@ -163,3 +163,23 @@ async def test_hedge_win_inside_a_caller_timeout_is_not_a_timeout() -> None:
         assert await h.run(straggler) == "duplicate"
     assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
     await asyncio.sleep(0.01)  # and the task can still await normally afterwards
+
+
+async def test_original_that_swallows_the_cancel_leaves_no_pending_cancellation() -> None:
+    h = Hedger(HedgePolicy(warmup=4, min_delay=0.01, budget=1.0))
+    await _warm(h)
+    calls = 0
+
+    async def stubborn() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            try:
+                await asyncio.sleep(5)
+            except asyncio.CancelledError:
+                return "original"  # badly behaved, but must not poison the caller's task
+        return "duplicate"
+
+    assert await h.run(stubborn) in ("original", "duplicate")
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+    await asyncio.sleep(0.01)

@@ -140,6 +140,8 @@ class Hedger:
                 watch.second.cancel()
             raise
         watch.done = True
+        if watch.won and task.cancelling() > cancelling:
+            task.uncancel()  # fn() swallowed our cancellation; do not leave it counted
         if watch.second is not None:
             watch.second.cancel()
         self._record(time.monotonic() - start)
