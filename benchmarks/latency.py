@@ -111,6 +111,29 @@ class Server:
             proc.wait(10)
 
 
+def endpoint_check(server: Server, n: int = 100) -> float:
+    """Seconds for ``n`` concurrent plain GETs (aiohttp, one connection each) through the endpoint.
+
+    About one latency if the endpoint (or proxy) overlaps requests; ``n`` latencies if it
+    serialises them. Printed above the table so a serialising setup cannot go unnoticed.
+    """
+    import aiohttp
+
+    async def run() -> float:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=n)) as session:
+
+            async def one() -> None:
+                async with session.get(f"{server.url}/bench/__endpoint_check__") as resp:
+                    await resp.read()
+
+            await one()  # warm the pool's first connection and the endpoint
+            t0 = time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(n)))
+            return time.perf_counter() - t0
+
+    return asyncio.run(run())
+
+
 def measure(server: Server, fn: Callable[[], object], runs: int) -> tuple[float, int]:
     """Median seconds over ``runs`` and requests per run."""
     times, reqs = [], 0
@@ -257,6 +280,11 @@ def main() -> None:
         stacks.append((f"azarr x{n}", lambda n=n: azarr_cases(server, data, n)))
         if args.peers:
             stacks.append((f"tensorstore x{n}", lambda n=n: tensorstore_cases(server, data, n)))
+    check = endpoint_check(server)
+    print(f"endpoint check: 100 concurrent GETs took {check:.3f} s at {args.latency * 1000:.0f} ms per request "
+          f"(serialised they would take {100 * args.latency:.1f} s)")
+    if args.latency and check > 5 * args.latency:
+        print("WARNING: the endpoint serialises requests; the table below measures it, not the clients")
     print(f"W1: f4 {SHAPE} in {CHUNKS} chunks (1024), Zstd(1); {args.latency * 1000:.0f} ms per request "
           f"(via {args.via}); median of {args.runs}")
     print(f"{'stack':<20}{'case':<20}{'median s':>10}{'requests':>10}{'in flight':>10}{'floor s':>9}{'x floor':>8}")
