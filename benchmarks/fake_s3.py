@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import random
 import re
 from collections import Counter
 from xml.sax.saxutils import escape
@@ -47,6 +48,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
     delay = request.app["delay"]
     STATS["requests"] += 1
     STATS[request.method] += 1
+    if request.method == "GET" and request.app["stall_rate"] and request.app["rng"].random() < request.app["stall_rate"]:
+        STATS["stalled"] += 1
+        delay += request.app["stall"]  # a straggler, as object stores produce now and then
     if delay:
         await asyncio.sleep(delay)
     parts = path.lstrip("/").split("/", 1)
@@ -147,9 +151,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--stall-rate", type=float, default=0.0, help="fraction of GETs that stall")
+    parser.add_argument("--stall", type=float, default=0.0, help="extra seconds a stalled GET waits")
     args = parser.parse_args()
     app = web.Application(client_max_size=1 << 30)
     app["delay"] = args.delay
+    app["stall_rate"] = args.stall_rate
+    app["stall"] = args.stall
+    app["rng"] = random.Random(0)
     app.router.add_route("*", "/{tail:.*}", handle)
     try:  # the server's CPU per request must stay well below the clients' (see latency.py)
         import uvloop

@@ -53,9 +53,10 @@ class Server:
     ``via="server"``: fake_s3.py sleeps ``delay`` per request. ``via="proxy"``: fake_s3.py
     answers at once and a TCP latency proxy in front adds ``delay``. ``via="moto"``: the
     proxy sits in front of moto, to show what a slow emulator does to every stack.
+    ``extra`` are further fake_s3.py options (e.g. ``--stall-rate``).
     """
 
-    def __init__(self, delay: float, via: str = "server") -> None:
+    def __init__(self, delay: float, via: str = "server", extra: tuple[str, ...] = ()) -> None:
         from tests.services.common import free_port
 
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -67,7 +68,7 @@ class Server:
             self.stats_url: str | None = None
         else:
             inner = delay if via == "server" else 0.0
-            self._spawn([sys.executable, str(HERE / "fake_s3.py"), "--port", str(port), "--delay", str(inner)])
+            self._spawn([sys.executable, str(HERE / "fake_s3.py"), "--port", str(port), "--delay", str(inner), *extra])
             self.stats_url = f"http://127.0.0.1:{port}"
         self.url = f"http://127.0.0.1:{port}"
         self._wait(self.url + ("/moto-api/" if via == "moto" else "/__stats"))
