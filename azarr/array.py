@@ -172,9 +172,10 @@ async def _encode_while_sending(
         if failure:
             raise failure[0]
     except BaseException:
-        for fut in (*encodes, *senders):
-            fut.cancel()
-        await asyncio.gather(*encodes, *senders, return_exceptions=True)
+        unfinished: list[asyncio.Future[Any]] = [*encodes, *senders]
+        for pending in unfinished:
+            pending.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
         raise
     return to_delete
 

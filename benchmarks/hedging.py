@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from latency import CHUNKS, SHAPE, Server, workload  # noqa: E402
+from latency import CHUNKS, SHAPE, Server, workload
 
 
 async def run(server: Server, runs: int) -> list[tuple[str, float, float, float, float, int, bool]]:

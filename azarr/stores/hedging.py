@@ -39,7 +39,7 @@ class HedgePolicy:
 class _Watch:
     """One hedgeable request in flight: the task awaiting it and what its duplicate did."""
 
-    __slots__ = ("task", "fn", "deadline", "done", "second", "won", "result")
+    __slots__ = ("deadline", "done", "fn", "result", "second", "task", "won")
 
     def __init__(self, task: asyncio.Task[object], fn: Callable[[], Awaitable[object]], deadline: float) -> None:
         self.task = task
@@ -54,7 +54,7 @@ class _Watch:
 class _LoopState:
     """The watches of one event loop and the single timer that sweeps them."""
 
-    __slots__ = ("watches", "timer")
+    __slots__ = ("timer", "watches")
 
     def __init__(self) -> None:
         self.watches: deque[_Watch] = deque()
