@@ -635,7 +635,9 @@ class AsyncArray(AttributesMixin):
     async def resize(self, *shape: int | tuple[int, ...]) -> None:
         """Change the shape; chunks wholly outside the new shape are deleted."""
         self._check_writable()
-        new_shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+        new_shape: tuple[Any, ...] = (
+            tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+        )
         if len(new_shape) != self.ndim:
             raise ShapeMismatchError(f"resize of {self.name}: new shape {new_shape} must have {self.ndim} dimensions")
         old_meta = self.metadata

@@ -33,7 +33,7 @@ class V2ChunkCodec:
     def __init__(self, meta: ArrayMetadataV2) -> None:
         self.chunks = tuple(meta.chunks)
         self.dtype = meta.dtype
-        self.order = meta.order
+        self.order: Any = meta.order  # "C" or "F" (numpy wants the literal type)
         self.compressor = get_codec(meta.compressor, "compressor") if meta.compressor else None
         self.filters = [get_codec(f, "filter") for f in (meta.filters or [])]
         self.nbytes = math.prod(self.chunks) * self.dtype.itemsize

@@ -69,7 +69,7 @@ def _extent(c: int, chunk: int, size: int) -> int:
 
 def _slice_dim(start: int, stop: int, step: int, size: int, chunk: int) -> list[tuple[int, Any, Any, bool]]:
     """(chunk index, chunk slice, output slice, covers whole in-bounds chunk) per touched chunk."""
-    out = []
+    out: list[tuple[int, Any, Any, bool]] = []
     if stop <= start:
         return out
     n = -(-(stop - start) // step)

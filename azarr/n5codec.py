@@ -77,6 +77,7 @@ class Compression:
             return bz2.compress(data, compresslevel=max(1, min(9, self.block_size)))
         if kind in ("xz", "lzma"):
             return lzma.compress(data, format=lzma.FORMAT_XZ, preset=self.preset)
+        assert self._codec is not None  # every other type returned above
         return bytes(self._codec.encode(data))
 
     def decode(self, data: bytes) -> bytes:
@@ -90,6 +91,7 @@ class Compression:
             return bz2.decompress(data)
         if kind in ("xz", "lzma"):
             return lzma.decompress(data)
+        assert self._codec is not None  # every other type returned above
         return bytes(self._codec.decode(data))
 
 

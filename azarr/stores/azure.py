@@ -165,6 +165,7 @@ class AzureBlobStore(Store):
             if self._connection_string:
                 client = ContainerClient.from_connection_string(self._connection_string, self.container, **common)
             else:
+                assert self.account_url is not None  # the constructor requires one of the two
                 client = ContainerClient(self.account_url, self.container, credential=self._make_credential(), **common)
             self._clients.set(client)
         return client

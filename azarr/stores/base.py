@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import builtins
+import functools
 import os
 import pickle
 import random
@@ -235,7 +237,7 @@ class Store(abc.ABC):
     supports_listing: ClassVar[bool] = True
     supports_partial_reads: ClassVar[bool] = True
     #: keys per native batch call (used only when the backend overrides a ``_*_batch``)
-    batch_size: ClassVar[int] = 1000
+    batch_size: int = 1000
     #: the URL scheme(s) the store answers to, for ``from_url``
     url_schemes: ClassVar[tuple[str, ...]] = ()
     #: unpickled copies with equal configuration share one instance per process
@@ -385,9 +387,9 @@ class Store(abc.ABC):
         """Yield every key that starts with ``prefix`` (full keys, any order)."""
 
     # Native batch primitives: ``None`` means "not implemented, use per-key calls".
-    _get_batch: Callable[[list[str]], Awaitable[dict[str, bytes]]] | None = None
+    _get_batch: Callable[[builtins.list[str]], Awaitable[dict[str, bytes]]] | None = None
     _set_batch: Callable[[dict[str, bytes]], Awaitable[None]] | None = None
-    _delete_batch: Callable[[list[str]], Awaitable[None]] | None = None
+    _delete_batch: Callable[[builtins.list[str]], Awaitable[None]] | None = None
 
     # --- public API ---------------------------------------------------------------------
 
@@ -438,7 +440,7 @@ class Store(abc.ABC):
         if self._get_batch is not None:
             batch = self._get_batch
 
-            async def one_batch(part: list[str]) -> dict[str, bytes]:
+            async def one_batch(part: builtins.list[str]) -> dict[str, bytes]:
                 found = await self._call("get_many", part[0], lambda: batch(part))
                 if on_value is not None:
                     for k, v in found.items():
@@ -478,12 +480,12 @@ class Store(abc.ABC):
         self._check_writable(next(iter(data)))
         if self._set_batch is not None:
             batch = self._set_batch
-            keys = list(data)
+
+            def send(part: builtins.list[str]) -> Awaitable[None]:
+                return batch({k: data[k] for k in part})
+
             await asyncio.gather(
-                *(
-                    self._call("set_many", part[0], lambda part=part: batch({k: data[k] for k in part}))
-                    for part in self._batches(keys)
-                )
+                *(self._call("set_many", part[0], functools.partial(send, part)) for part in self._batches(list(data)))
             )
             return
         await self._each(list(data), lambda k: self._call("set", k, lambda: self._set(k, data[k])))
@@ -508,7 +510,7 @@ class Store(abc.ABC):
             batch = self._delete_batch
             await asyncio.gather(
                 *(
-                    self._call("delete_many", part[0], lambda part=part: batch(part))
+                    self._call("delete_many", part[0], functools.partial(batch, part))
                     for part in self._batches(keys)
                 )
             )
@@ -533,14 +535,14 @@ class Store(abc.ABC):
         for key in sorted(keys):
             yield key
 
-    async def _collect(self, prefix: str) -> list[str]:
+    async def _collect(self, prefix: str) -> builtins.list[str]:
         return [k async for k in self._list_prefix(prefix)]
 
-    async def list(self) -> list[str]:
+    async def list(self) -> builtins.list[str]:
         """Return every key in the store, sorted."""
         return [k async for k in self.list_prefix("")]
 
-    async def list_dir(self, prefix: str = "") -> tuple[list[str], list[str]]:
+    async def list_dir(self, prefix: str = "") -> tuple[builtins.list[str], builtins.list[str]]:
         """Return ``(keys, subprefixes)`` directly below ``prefix``, as names relative to it.
 
         ``list_dir("a")`` with keys ``a/x`` and ``a/b/y`` returns ``(["x"], ["b"])``.
@@ -556,7 +558,7 @@ class Store(abc.ABC):
             (dirs if sep else keys).add(head)
         return sorted(keys), sorted(dirs)
 
-    async def _each(self, items: list[str], fn: Callable[[str], Awaitable[T]]) -> list[T]:
+    async def _each(self, items: builtins.list[str], fn: Callable[[str], Awaitable[T]]) -> builtins.list[T]:
         """``[await fn(x) for x in items]``, run by at most ``concurrency`` worker tasks.
 
         One task per item would cost a task step per key before the first request goes
@@ -565,7 +567,7 @@ class Store(abc.ABC):
         """
         if len(items) == 1:
             return [await fn(items[0])]
-        results: list[Any] = [None] * len(items)
+        results: builtins.list[Any] = [None] * len(items)
         todo = iter(range(len(items)))
 
         async def worker() -> None:
@@ -582,6 +584,6 @@ class Store(abc.ABC):
             raise
         return results
 
-    def _batches(self, keys: list[str]) -> list[list[str]]:
+    def _batches(self, keys: builtins.list[str]) -> builtins.list[builtins.list[str]]:
         n = max(1, self.batch_size)
         return [keys[i : i + n] for i in range(0, len(keys), n)]

@@ -185,5 +185,10 @@ class LocalStore(Store):
 
     async def _delete_batch(self, keys: list[str]) -> None:
         paths = [self._path(k) for k in keys]
-        await asyncio.to_thread(lambda: [_remove(p, self.root) for p in paths])
+
+        def remove_all() -> None:
+            for path in paths:
+                _remove(path, self.root)
+
+        await asyncio.to_thread(remove_all)
 

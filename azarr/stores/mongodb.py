@@ -153,7 +153,7 @@ class MongoDBStore(Store):
             return True
         return super()._is_retryable(exc)
 
-    def _check_size(self, key: str, value: bytes) -> None:
+    def _check_size(self, key: str, value: bytes | memoryview) -> None:
         if len(value) + len(key.encode()) + _OVERHEAD > MAX_DOCUMENT_BYTES:
             raise ValueTooLargeError(
                 f"{self.name}: value for key {key!r} is {len(value)} bytes; a MongoDB document holds at most "
