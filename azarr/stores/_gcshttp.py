@@ -21,6 +21,10 @@ from urllib.parse import quote, urlsplit
 from azarr.stores._http1 import HTTPClient, HTTPStatusError
 
 
+# GCS's message for a request to a bucket that does not exist (an object's is "No such object: ...")
+_NO_BUCKET = b"bucket does not exist"
+
+
 def _message(body: bytes) -> str:
     try:
         return str(json.loads(body)["error"]["message"])
@@ -48,6 +52,10 @@ class GCSObjectClient:
     ) -> tuple[int, bytes, dict[str, str]]:
         self.authorize(headers)
         resp = await self.http.request(method, self.base_path + target, headers, data, timeout=self.timeout)
+        if resp.status == 404 and _NO_BUCKET in resp.body:
+            # GCS answers a missing bucket and a missing object both with 404; only the
+            # message tells them apart, and a missing bucket must not read as fill values.
+            raise HTTPStatusError(404, message=_message(resp.body))
         if resp.status < 300 or resp.status in ok:
             return resp.status, resp.body, resp.headers
         raise HTTPStatusError(resp.status, message=_message(resp.body))

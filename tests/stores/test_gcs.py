@@ -135,3 +135,41 @@ async def test_large_objects_read_as_ranges(gcs_endpoint: str, gcs_bucket: str) 
         assert await store.get("empty") == b"" and await store.get("missing") is None
     finally:
         await store.close()
+
+
+async def test_lean_path_missing_bucket_raises_but_missing_object_is_none() -> None:
+    # fake-gcs-server answers both with a bare 404; real GCS says which in the JSON error,
+    # as this scripted endpoint does. A missing bucket must not read as fill values.
+    from aiohttp import web
+
+    def gcs_404(message: str) -> web.Response:
+        body = {"error": {"code": 404, "message": message, "errors": [{"reason": "notFound", "message": message}]}}
+        return web.json_response(body, status=404)
+
+    async def handle(request: web.Request) -> web.Response:
+        if "/b/no-such-bucket/" in request.path:
+            return gcs_404("The specified bucket does not exist.")
+        return gcs_404(f"No such object: real-bucket/{request.path.rsplit('/', 1)[-1]}")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    missing_bucket = GCSStore("no-such-bucket", "p", endpoint_url=endpoint, token="anon", retry=RetryPolicy(attempts=1))
+    real_bucket = GCSStore("real-bucket", "p", endpoint_url=endpoint, token="anon", retry=RetryPolicy(attempts=1))
+    try:
+        assert await real_bucket.get("arr/0.0") is None
+        assert await real_bucket.get_many(["arr/0.0", "arr/0.1"]) == {}
+        with pytest.raises(StoreError, match="bucket does not exist") as info:
+            await missing_bucket.get("arr/0.0")
+        assert "arr/0.0" in str(info.value) and "no-such-bucket" in str(info.value)
+        with pytest.raises(StoreError, match="bucket does not exist"):
+            await missing_bucket.exists("arr/.zarray")
+    finally:
+        await missing_bucket.close()
+        await real_bucket.close()
+        await runner.cleanup()
