@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import numpy as np
 import pytest
@@ -75,33 +76,50 @@ def test_stalled_gets_are_hedged_and_values_exact(s3_endpoint: str, s3_bucket: s
     assert hedger.hedges <= 0.1 * hedger.requests
 
 
-async def _warm(h: Hedger) -> None:
+async def _warm_hedger() -> Hedger:
+    """A hedger past warm-up with a ~10 ms trigger and no budget limit."""
+    h = Hedger(HedgePolicy(warmup=4, min_delay=0.01, budget=1.0))
+
     async def ok() -> str:
         return "warm"
 
     for _ in range(h.policy.warmup):
         await h.run(ok)
+    return h
+
+
+Request = Callable[[], Awaitable[str]]
+
+
+def _first_then(original: Request, duplicate: Request) -> Request:
+    """A request whose first call (the original) runs ``original`` and later calls ``duplicate``."""
+    calls = 0
+
+    async def request() -> str:
+        nonlocal calls
+        calls += 1
+        return await (original() if calls == 1 else duplicate())
+
+    return request
 
 
 async def test_external_cancel_of_a_hedged_request_propagates_and_stops_the_duplicate() -> None:
-    h = Hedger(HedgePolicy(warmup=4, min_delay=0.01, budget=1.0))
-    await _warm(h)
+    h = await _warm_hedger()
     duplicates_cancelled = 0
-    calls = 0
 
     async def slow() -> str:
-        nonlocal calls, duplicates_cancelled
-        calls += 1
-        mine = calls
-        try:
-            await asyncio.sleep(1.0)
-        except asyncio.CancelledError:
-            if mine == 2:
-                duplicates_cancelled += 1
-            raise
+        await asyncio.sleep(1.0)
         return "late"
 
-    task = asyncio.ensure_future(h.run(slow))
+    async def slow_duplicate() -> str:
+        nonlocal duplicates_cancelled
+        try:
+            return await slow()
+        except asyncio.CancelledError:
+            duplicates_cancelled += 1
+            raise
+
+    task = asyncio.ensure_future(h.run(_first_then(slow, slow_duplicate)))
     await asyncio.sleep(0.1)  # long enough for the duplicate to be out
     assert h.hedges == 1
     task.cancel()
@@ -112,74 +130,61 @@ async def test_external_cancel_of_a_hedged_request_propagates_and_stops_the_dupl
 
 
 async def test_original_fails_but_duplicate_answers() -> None:
-    h = Hedger(HedgePolicy(warmup=4, min_delay=0.01, budget=1.0))
-    await _warm(h)
-    calls = 0
+    h = await _warm_hedger()
 
-    async def flaky() -> str:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            await asyncio.sleep(0.1)
-            raise OSError("reset")
+    async def reset() -> str:
+        await asyncio.sleep(0.1)
+        raise OSError("reset")
+
+    async def answer() -> str:
         await asyncio.sleep(0.15)
         return "duplicate"
 
-    assert await h.run(flaky) == "duplicate"
+    assert await h.run(_first_then(reset, answer)) == "duplicate"
 
 
 async def test_failed_duplicate_leaves_the_original_to_answer(caplog: pytest.LogCaptureFixture) -> None:
-    h = Hedger(HedgePolicy(warmup=4, min_delay=0.01, budget=1.0))
-    await _warm(h)
-    calls = 0
+    h = await _warm_hedger()
 
-    async def original_slow_duplicate_fails() -> str:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            await asyncio.sleep(0.1)
-            return "original"
+    async def answer() -> str:
+        await asyncio.sleep(0.1)
+        return "original"
+
+    async def refused() -> str:
         raise OSError("duplicate refused")
 
-    assert await h.run(original_slow_duplicate_fails) == "original"
+    assert await h.run(_first_then(answer, refused)) == "original"
     assert h.hedges == 1 and h.hedge_wins == 0
     await asyncio.sleep(0)
     assert "never retrieved" not in caplog.text
 
 
+async def _stall() -> str:
+    await asyncio.sleep(5)
+    return "original"
+
+
+async def _duplicate() -> str:
+    return "duplicate"
+
+
 async def test_hedge_win_inside_a_caller_timeout_is_not_a_timeout() -> None:
-    h = Hedger(HedgePolicy(warmup=4, min_delay=0.01, budget=1.0))
-    await _warm(h)
-    calls = 0
-
-    async def straggler() -> str:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            await asyncio.sleep(5)
-        return "duplicate"
-
+    h = await _warm_hedger()
     async with asyncio.timeout(2):
-        assert await h.run(straggler) == "duplicate"
+        assert await h.run(_first_then(_stall, _duplicate)) == "duplicate"
     assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
     await asyncio.sleep(0.01)  # and the task can still await normally afterwards
 
 
 async def test_original_that_swallows_the_cancel_leaves_no_pending_cancellation() -> None:
-    h = Hedger(HedgePolicy(warmup=4, min_delay=0.01, budget=1.0))
-    await _warm(h)
-    calls = 0
+    h = await _warm_hedger()
 
     async def stubborn() -> str:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            try:
-                await asyncio.sleep(5)
-            except asyncio.CancelledError:
-                return "original"  # badly behaved, but must not poison the caller's task
-        return "duplicate"
+        try:
+            return await _stall()
+        except asyncio.CancelledError:
+            return "original"  # badly behaved, but must not poison the caller's task
 
-    assert await h.run(stubborn) in ("original", "duplicate")
+    assert await h.run(_first_then(stubborn, _duplicate)) in ("original", "duplicate")
     assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
     await asyncio.sleep(0.01)

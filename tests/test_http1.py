@@ -26,7 +26,8 @@ class ScriptedServer:
     async def start(self) -> str:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         port = self.server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
+        self.origin = f"http://127.0.0.1:{port}"
+        return self.origin
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -57,14 +58,20 @@ class ScriptedServer:
 
 @pytest.fixture
 async def serve() -> AsyncIterator[Callable[..., object]]:
+    """``await serve(answer)`` starts a scripted server and returns it with a client of it;
+    both are closed at teardown."""
     servers: list[ScriptedServer] = []
+    clients: list[HTTPClient] = []
 
-    async def start(answer: Callable[[bytes, bytes, asyncio.StreamWriter, int], object]) -> tuple[ScriptedServer, str]:
+    async def start(answer: Callable[[bytes, bytes, asyncio.StreamWriter, int], object]) -> tuple[ScriptedServer, HTTPClient]:
         server = ScriptedServer(answer)
         servers.append(server)
-        return server, await server.start()
+        clients.append(HTTPClient(await server.start()))
+        return server, clients[-1]
 
     yield start
+    for client in clients:
+        await client.close()
     for server in servers:
         await server.stop()
 
@@ -74,33 +81,25 @@ def _ok(body: bytes, extra: bytes = b"") -> bytes:
 
 
 async def test_content_length_response_and_keep_alive(serve) -> None:
-    server, origin = await serve(lambda head, body, w, n: w.write(_ok(b"hello", b"ETag: \"x\"\r\n")))
-    client = HTTPClient(origin)
-    try:
-        for _ in range(3):
-            resp = await client.request("GET", "/b/k", {"Range": "bytes=0-4"})
-            assert (resp.status, resp.body, resp.headers["etag"]) == (200, b"hello", '"x"')
-        assert server.connections == 1  # one connection, reused
-        assert server.requests[0].startswith(b"GET /b/k HTTP/1.1\r\nHost: 127.0.0.1:")
-        assert b"Range: bytes=0-4\r\n" in server.requests[0]
-    finally:
-        await client.close()
+    server, client = await serve(lambda head, body, w, n: w.write(_ok(b"hello", b"ETag: \"x\"\r\n")))
+    for _ in range(3):
+        resp = await client.request("GET", "/b/k", {"Range": "bytes=0-4"})
+        assert (resp.status, resp.body, resp.headers["etag"]) == (200, b"hello", '"x"')
+    assert server.connections == 1  # one connection, reused
+    assert server.requests[0].startswith(b"GET /b/k HTTP/1.1\r\nHost: 127.0.0.1:")
+    assert b"Range: bytes=0-4\r\n" in server.requests[0]
 
 
 async def test_put_sends_body_with_content_length(serve) -> None:
-    server, origin = await serve(lambda head, body, w, n: w.write(_ok(b"")))
-    client = HTTPClient(origin)
-    try:
-        payload = bytes(range(256)) * 1000
-        resp = await client.request("PUT", "/b/k", {}, payload)
-        assert resp.status == 200
-        assert server.requests[0].endswith(payload)
-        assert b"Content-Length: 256000\r\n" in server.requests[0]
-        # an empty PUT still declares its (zero) length
-        await client.request("PUT", "/b/empty", {}, b"")
-        assert b"Content-Length: 0\r\n" in server.requests[1]
-    finally:
-        await client.close()
+    server, client = await serve(lambda head, body, w, n: w.write(_ok(b"")))
+    payload = bytes(range(256)) * 1000
+    resp = await client.request("PUT", "/b/k", {}, payload)
+    assert resp.status == 200
+    assert server.requests[0].endswith(payload)
+    assert b"Content-Length: 256000\r\n" in server.requests[0]
+    # an empty PUT still declares its (zero) length
+    await client.request("PUT", "/b/empty", {}, b"")
+    assert b"Content-Length: 0\r\n" in server.requests[1]
 
 
 async def test_chunked_response_split_across_packets(serve) -> None:
@@ -110,14 +109,10 @@ async def test_chunked_response_split_across_packets(serve) -> None:
         await asyncio.sleep(0.01)
         w.write(b"lo\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")
 
-    _, origin = await serve(answer)
-    client = HTTPClient(origin)
-    try:
-        resp = await client.request("GET", "/k", {})
-        assert resp.body == b"hello world"
-        assert (await client.request("GET", "/k", {})).body == b"hello world"
-    finally:
-        await client.close()
+    _, client = await serve(answer)
+    resp = await client.request("GET", "/k", {})
+    assert resp.body == b"hello world"
+    assert (await client.request("GET", "/k", {})).body == b"hello world"
 
 
 async def test_body_until_close_when_no_length(serve) -> None:
@@ -125,15 +120,11 @@ async def test_body_until_close_when_no_length(serve) -> None:
         w.write(b"HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\n\r\n<Error>boom</Error>")
         return "close"
 
-    server, origin = await serve(answer)
-    client = HTTPClient(origin)
-    try:
-        resp = await client.request("GET", "/k", {})
-        assert (resp.status, resp.body) == (500, b"<Error>boom</Error>")
-        await client.request("GET", "/k", {})
-        assert server.connections == 2  # a closed connection is not reused
-    finally:
-        await client.close()
+    server, client = await serve(answer)
+    resp = await client.request("GET", "/k", {})
+    assert (resp.status, resp.body) == (500, b"<Error>boom</Error>")
+    await client.request("GET", "/k", {})
+    assert server.connections == 2  # a closed connection is not reused
 
 
 async def test_head_and_204_have_no_body(serve) -> None:
@@ -143,25 +134,17 @@ async def test_head_and_204_have_no_body(serve) -> None:
         else:
             w.write(b"HTTP/1.1 204 No Content\r\n\r\n")
 
-    server, origin = await serve(answer)
-    client = HTTPClient(origin)
-    try:
-        head = await client.request("HEAD", "/k", {})
-        assert (head.status, head.body, head.headers["content-length"]) == (200, b"", "12345")
-        gone = await client.request("DELETE", "/k", {})
-        assert (gone.status, gone.body) == (204, b"")
-        assert server.connections == 1
-    finally:
-        await client.close()
+    server, client = await serve(answer)
+    head = await client.request("HEAD", "/k", {})
+    assert (head.status, head.body, head.headers["content-length"]) == (200, b"", "12345")
+    gone = await client.request("DELETE", "/k", {})
+    assert (gone.status, gone.body) == (204, b"")
+    assert server.connections == 1
 
 
 async def test_interim_100_continue_is_skipped(serve) -> None:
-    _, origin = await serve(lambda head, body, w, n: w.write(b"HTTP/1.1 100 Continue\r\n\r\n" + _ok(b"done")))
-    client = HTTPClient(origin)
-    try:
-        assert (await client.request("PUT", "/k", {}, b"x")).body == b"done"
-    finally:
-        await client.close()
+    _, client = await serve(lambda head, body, w, n: w.write(b"HTTP/1.1 100 Continue\r\n\r\n" + _ok(b"done")))
+    assert (await client.request("PUT", "/k", {}, b"x")).body == b"done"
 
 
 async def test_stale_idle_connection_is_replaced_transparently(serve) -> None:
@@ -169,15 +152,11 @@ async def test_stale_idle_connection_is_replaced_transparently(serve) -> None:
         w.write(_ok(b"conn%d" % n))
         return "close" if n == 1 else ""  # the first connection closes after answering, silently
 
-    server, origin = await serve(answer)
-    client = HTTPClient(origin)
-    try:
-        # No "Connection: close" header: the client keeps the socket and finds it dead on reuse.
-        assert (await client.request("GET", "/k", {})).body == b"conn1"
-        await asyncio.sleep(0.05)
-        assert (await client.request("GET", "/k", {})).body == b"conn2"
-    finally:
-        await client.close()
+    _, client = await serve(answer)
+    # No "Connection: close" header: the client keeps the socket and finds it dead on reuse.
+    assert (await client.request("GET", "/k", {})).body == b"conn1"
+    await asyncio.sleep(0.05)
+    assert (await client.request("GET", "/k", {})).body == b"conn2"
 
 
 async def test_reset_mid_response_raises_connection_error(serve) -> None:
@@ -185,23 +164,15 @@ async def test_reset_mid_response_raises_connection_error(serve) -> None:
         w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly-part")
         return "close"
 
-    _, origin = await serve(answer)
-    client = HTTPClient(origin)
-    try:
-        with pytest.raises(ConnectionError):
-            await client.request("GET", "/k", {})
-    finally:
-        await client.close()
+    _, client = await serve(answer)
+    with pytest.raises(ConnectionError):
+        await client.request("GET", "/k", {})
 
 
 async def test_garbage_status_line_is_a_protocol_error(serve) -> None:
-    _, origin = await serve(lambda head, body, w, n: w.write(b"SSH-2.0-OpenSSH\r\n\r\n"))
-    client = HTTPClient(origin)
-    try:
-        with pytest.raises(HTTPProtocolError, match="bad status line"):
-            await client.request("GET", "/k", {})
-    finally:
-        await client.close()
+    _, client = await serve(lambda head, body, w, n: w.write(b"SSH-2.0-OpenSSH\r\n\r\n"))
+    with pytest.raises(HTTPProtocolError, match="bad status line"):
+        await client.request("GET", "/k", {})
 
 
 async def test_timeouts_are_per_request_and_the_client_recovers(serve) -> None:
@@ -216,31 +187,23 @@ async def test_timeouts_are_per_request_and_the_client_recovers(serve) -> None:
         else:
             w.write(_ok(b"fast"))
 
-    _, origin = await serve(answer)
-    client = HTTPClient(origin)
+    _, client = await serve(answer)
     loop = asyncio.get_running_loop()
-    try:
-        started = loop.time()
-        slow = asyncio.ensure_future(client.request("GET", "/slow", {}, timeout=0.2))
-        late = asyncio.ensure_future(client.request("GET", "/late", {}, timeout=5))
-        with pytest.raises(TimeoutError):
-            await slow
-        assert 0.2 <= loop.time() - started < 0.5
-        assert (await late).body == b"late"
-        assert (await client.request("GET", "/fast", {}, timeout=1)).body == b"fast"
-        assert not client._busy
-    finally:
-        await client.close()
+    started = loop.time()
+    slow = asyncio.ensure_future(client.request("GET", "/slow", {}, timeout=0.2))
+    late = asyncio.ensure_future(client.request("GET", "/late", {}, timeout=5))
+    with pytest.raises(TimeoutError):
+        await slow
+    assert 0.2 <= loop.time() - started < 0.5
+    assert (await late).body == b"late"
+    assert (await client.request("GET", "/fast", {}, timeout=1)).body == b"fast"
+    assert not client._busy
 
 
 async def test_silent_server_times_out(serve) -> None:
-    _, origin = await serve(lambda head, body, w, n: asyncio.sleep(5))
-    client = HTTPClient(origin)
-    try:
-        with pytest.raises(TimeoutError):
-            await client.request("GET", "/k", {}, timeout=0.2)
-    finally:
-        await client.close()
+    _, client = await serve(lambda head, body, w, n: asyncio.sleep(5))
+    with pytest.raises(TimeoutError):
+        await client.request("GET", "/k", {}, timeout=0.2)
 
 
 async def test_refused_connection_raises_connection_error() -> None:
@@ -259,17 +222,13 @@ async def test_concurrent_requests_use_separate_connections(serve) -> None:
         await asyncio.sleep(0.1)
         w.write(_ok(head.split(b" ")[1]))
 
-    server, origin = await serve(answer)
-    client = HTTPClient(origin)
-    try:
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        bodies = await asyncio.gather(*(client.request("GET", f"/k{i}", {}) for i in range(20)))
-        assert [r.body for r in bodies] == [b"/k%d" % i for i in range(20)]
-        assert loop.time() - t0 < 1.0  # not serialised behind one connection
-        assert server.connections == 20
-    finally:
-        await client.close()
+    server, client = await serve(answer)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    bodies = await asyncio.gather(*(client.request("GET", f"/k{i}", {}) for i in range(20)))
+    assert [r.body for r in bodies] == [b"/k%d" % i for i in range(20)]
+    assert loop.time() - t0 < 1.0  # not serialised behind one connection
+    assert server.connections == 20
 
 
 def test_rejects_non_http_origin() -> None:
@@ -278,8 +237,8 @@ def test_rejects_non_http_origin() -> None:
 
 
 async def test_hostname_resolution_and_address_fallback(serve) -> None:
-    server, origin = await serve(lambda head, body, w, n: w.write(_ok(b"hi")))
-    port = origin.rsplit(":", 1)[1]
+    server, _ = await serve(lambda head, body, w, n: w.write(_ok(b"hi")))
+    port = server.origin.rsplit(":", 1)[1]
     client = HTTPClient(f"http://localhost:{port}")  # may resolve to ::1 first; the server is on 127.0.0.1
     try:
         for _ in range(4):
@@ -302,19 +261,17 @@ async def test_connect_falls_through_to_the_next_address(serve) -> None:
     import socket
     import time
 
-    _, origin = await serve(lambda head, body, w, n: w.write(_ok(b"second")))
-    port = int(origin.rsplit(":", 1)[1])
+    server, client = await serve(lambda head, body, w, n: w.write(_ok(b"second")))
+    port = int(server.origin.rsplit(":", 1)[1])
     dead = socket.socket()
     dead.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
     dead_port = dead.getsockname()[1]
-    client = HTTPClient(origin)
     info = (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "")
     client._addresses = [(*info, ("127.0.0.1", dead_port)), (*info, ("127.0.0.1", port))]
     client._resolved_at = time.monotonic()
     try:
         assert (await client.request("GET", "/k", {})).body == b"second"
     finally:
-        await client.close()
         dead.close()
 
 
