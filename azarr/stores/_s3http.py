@@ -114,18 +114,12 @@ class ObjectClient:
     def _uri(self, key: str) -> str:
         return self.base_path + "/" + quote(key, safe="/~")
 
-    async def request(
-        self, method: str, key: str, creds: Credentials | None, *, data: bytes | None = None, rng: str | None = None
-    ) -> tuple[int, bytes]:
-        """Send one signed request; returns (status, body) for 2xx, 404 and 416, raises otherwise."""
-        status, body, _ = await self.request_full(method, key, creds, data=data, rng=rng)
-        return status, body
-
     async def request_full(
         self, method: str, key: str, creds: Credentials | None, *, data: bytes | None = None, rng: str | None = None,
         if_match: str | None = None,
     ) -> tuple[int, bytes, Any]:
-        """Like :meth:`request`, also returning the response headers (412 is returned too)."""
+        """Send one signed request; returns (status, body, headers) for 2xx, 404 and 416 (and 412
+        with ``if_match``), raises otherwise."""
         uri = self._uri(key)
         headers = self.signer.headers(method, self.host, uri, "", creds) if creds is not None else {}
         if rng:

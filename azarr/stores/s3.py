@@ -292,12 +292,17 @@ class S3Store(Store):
                 self._retired.append(client)  # closed with the store: other requests may still use it
             return await fn(self._object_client(), creds)
 
-    async def _request(self, method: str, key: str, *, data: bytes | None = None, rng: str | None = None) -> tuple[int, bytes]:
+    async def _request(
+        self, method: str, key: str, *, data: bytes | None = None, rng: str | None = None, if_match: str | None = None
+    ) -> tuple[int, bytes, Any]:
+        """One signed request on the lean path: (status, body, headers); a missing bucket raises."""
         k = self._k(key)
-        status, body = await self._fast_call(lambda c, creds: c.request(method, k, creds, data=data, rng=rng))
+        status, body, headers = await self._fast_call(
+            lambda c, creds: c.request_full(method, k, creds, data=data, rng=rng, if_match=if_match)
+        )
         if status == 404 and b"NoSuchBucket" in body:
             raise S3HTTPError(404, "NoSuchBucket", f"bucket {self.bucket!r} does not exist")
-        return status, body
+        return status, body, headers
 
     # --- primitives -------------------------------------------------------------------------
 
@@ -306,23 +311,15 @@ class S3Store(Store):
             return await self._boto_get(key)
         if self.part_size:
             return await self._get_in_parts(key, self.part_size)
-        status, body = await self._request("GET", key)
+        status, body, _ = await self._request("GET", key)
         return None if status == 404 else body
 
     async def _get_in_parts(self, key: str, part: int) -> bytes | None:
         """GET the first ``part`` bytes; if the object is bigger, fetch the rest as
         concurrent byte ranges pinned to its ETag (large chunks then use many connections)."""
-        k = self._k(key)
-
-        async def fetch(rng: str, etag: str | None) -> tuple[int, bytes, Any]:
-            status, body, headers = await self._fast_call(
-                lambda c, creds: c.request_full("GET", k, creds, rng=rng, if_match=etag)
-            )
-            if status == 404 and b"NoSuchBucket" in body:
-                raise S3HTTPError(404, "NoSuchBucket", f"bucket {self.bucket!r} does not exist")
-            return status, body, headers
-
-        return await get_in_parts(fetch, part, store=self, key=key)
+        return await get_in_parts(
+            lambda rng, etag: self._request("GET", key, rng=rng, if_match=etag), part, store=self, key=key
+        )
 
     async def _get_range(self, key: str, start: int, end: int | None) -> bytes | None:
         if end is not None and end <= start:
@@ -337,7 +334,7 @@ class S3Store(Store):
     async def _ranged(self, key: str, rng: str) -> bytes | None:
         if not self._fast:
             return await self._boto_ranged(key, rng)
-        status, body = await self._request("GET", key, rng=rng)
+        status, body, _ = await self._request("GET", key, rng=rng)
         return await range_answer(status, body, lambda: self._exists(key))
 
     async def _set(self, key: str, value: bytes) -> None:
@@ -345,7 +342,7 @@ class S3Store(Store):
             client = await self._client()
             await client.put_object(Bucket=self.bucket, Key=self._k(key), Body=value)
             return
-        status, _ = await self._request("PUT", key, data=value)
+        status, _, _ = await self._request("PUT", key, data=value)
         if status >= 300:  # never a silently lost write
             raise S3HTTPError(status, str(status), f"PUT {key!r} answered {status}")
 
@@ -359,7 +356,7 @@ class S3Store(Store):
     async def _exists(self, key: str) -> bool:
         if not self._fast:
             return await self._boto_exists(key)
-        status, _ = await self._request("HEAD", key)
+        status, _, _ = await self._request("HEAD", key)
         return status != 404
 
     # --- the same through aiobotocore (fast_path=False) ---------------------------------------
