@@ -52,8 +52,8 @@ BytesLike = bytes | bytearray | memoryview
 #: request in ~100 ms; the peers' default of 10 is latency-bound, so azarr starts higher.
 DEFAULT_CONCURRENCY = 64
 # Object stores answer each request in ~100 ms, so they keep many more in flight; 256 at
-# ~100 ms is ~2,500 requests/s, within S3's per-prefix rate (5,500 GET/s) and well below
-# the usual 1,024 open-file limit.
+# ~100 ms is ~2,500 requests/s, within S3's per-prefix rates (3,500 PUT/s, 5,500 GET/s;
+# 512 would exceed the PUT rate) and well below the usual 1,024 open-file limit.
 OBJECT_STORE_CONCURRENCY = 256
 
 
