@@ -22,26 +22,37 @@ import abc
 import asyncio
 import builtins
 import functools
-import os
-import pickle
-import random
 import time
 import weakref
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from azarr.errors import (
     AzarrError,
-    InvalidKeyError,
     ReadOnlyError,
     StoreError,
     TransientStoreError,
 )
+from azarr.stores._policy import NO_RETRY, ConcurrencyLimiter, PerLoop, RetryPolicy
+from azarr.stores._sharing import rebuild
 from azarr.stores.hedging import HedgePolicy, Hedger
+from azarr.stores.keys import to_bytes, validate_key, validate_prefix
 
 T = TypeVar("T")
+
+# Re-exported: these names have always been importable from here.
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "LIVE_STORES",
+    "NO_RETRY",
+    "OBJECT_STORE_CONCURRENCY",
+    "ConcurrencyLimiter",
+    "PerLoop",
+    "RetryPolicy",
+    "Store",
+    "validate_key",
+    "validate_prefix",
+]
 
 # Every store instance, weakly: lets the sync shim close its loop's connections at exit.
 LIVE_STORES: weakref.WeakSet[Store] = weakref.WeakSet()
@@ -55,172 +66,6 @@ DEFAULT_CONCURRENCY = 64
 # ~100 ms is ~2,500 requests/s, within S3's per-prefix rates (3,500 PUT/s, 5,500 GET/s;
 # 512 would exceed the PUT rate) and well below the usual 1,024 open-file limit.
 OBJECT_STORE_CONCURRENCY = 256
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How a store retries transient failures (throttling, 5xx, resets, timeouts).
-
-    Delays grow exponentially from ``base_delay`` up to ``max_delay`` with full jitter;
-    a request is given up after ``attempts`` tries or ``total_timeout`` seconds.
-    """
-
-    attempts: int = 6
-    base_delay: float = 0.05
-    max_delay: float = 2.0
-    total_timeout: float = 60.0
-
-    def delay(self, attempt: int) -> float:
-        """Return the sleep before retry number ``attempt`` (1-based), with full jitter."""
-        cap = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
-        return random.uniform(0, cap)
-
-
-NO_RETRY = RetryPolicy(attempts=1)
-
-
-class ConcurrencyLimiter:
-    """A per-store bound on requests in flight, shared by every caller of the store.
-
-    asyncio primitives belong to one event loop, and a store may be used from several
-    (azarr's sync-shim loop and a user's loop), so one semaphore is kept per loop; each
-    loop gets the full budget. ``in_flight`` and ``max_in_flight`` are observable so
-    tests and benchmarks can check the bound.
-    """
-
-    def __init__(self, limit: int) -> None:
-        if int(limit) < 1:
-            raise StoreError(f"concurrency must be >= 1, got {limit!r}")
-        self.limit = int(limit)
-        self._sems: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-            weakref.WeakKeyDictionary()
-        )
-        self.in_flight = 0
-        self.max_in_flight = 0
-
-    def _sem(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        sem = self._sems.get(loop)
-        if sem is None:
-            sem = self._sems[loop] = asyncio.Semaphore(self.limit)
-        return sem
-
-    async def __aenter__(self) -> None:
-        await self._sem().acquire()
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.in_flight -= 1
-        self._sem().release()
-
-
-class PerLoop(Generic[T]):
-    """One object (client, session) per running event loop.
-
-    Async clients belong to the loop that created them, and a store may be used from
-    several loops (azarr's sync-shim loop, a user's loop, a dask worker's), so each
-    backend keeps its clients in one of these.
-    """
-
-    def __init__(self) -> None:
-        self._items: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
-
-    def get(self) -> T | None:
-        """This loop's object, if it has one."""
-        return self._items.get(asyncio.get_running_loop())
-
-    def set(self, value: T) -> T:
-        """Remember ``value`` as this loop's object and return it."""
-        self._items[asyncio.get_running_loop()] = value
-        return value
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def take(self) -> T | None:
-        """Forget every loop's object; return this loop's (the only one closable from here)."""
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        item = self._items.get(loop) if loop is not None else None
-        self._items = weakref.WeakKeyDictionary()
-        return item
-
-
-def validate_key(key: str) -> str:
-    """Check that ``key`` is a well-formed relative store key and return it.
-
-    Rejects non-strings, empty keys, NUL bytes, absolute keys, backslashes and ``.`` /
-    ``..`` / empty path segments, so no key can escape a store's root.
-    """
-    if not isinstance(key, str):
-        raise InvalidKeyError(f"store keys must be str, got {type(key).__name__}: {key!r}")
-    if not key:
-        raise InvalidKeyError("store key is empty")
-    if "\x00" in key:
-        raise InvalidKeyError(f"store key contains a NUL byte: {key!r}")
-    if key.startswith("/") or "\\" in key or (len(key) > 1 and key[1] == ":"):
-        raise InvalidKeyError(f"store key must be relative (no leading '/', '\\' or drive): {key!r}")
-    for part in key.split("/"):
-        if part in ("", ".", ".."):
-            raise InvalidKeyError(f"store key has an empty, '.' or '..' segment: {key!r}")
-    return key
-
-
-def validate_prefix(prefix: str) -> str:
-    """Check a listing prefix: ``""`` or a key-like string (a trailing ``/`` is allowed)."""
-    if not isinstance(prefix, str):
-        raise InvalidKeyError(f"prefix must be str, got {type(prefix).__name__}")
-    if prefix:
-        validate_key(prefix.removesuffix("/"))
-    return prefix
-
-
-def _to_bytes(key: str, value: object) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, (bytearray, memoryview)):
-        return bytes(value)
-    try:
-        return memoryview(value).tobytes()  # type: ignore[arg-type]
-    except TypeError:
-        raise StoreError(
-            f"value for key {key!r} must be bytes-like, got {type(value).__name__}", key=key
-        ) from None
-
-
-# Unpickled stores of the same configuration share one instance per process, so the
-# tasks a dask worker runs reuse one client / connection pool instead of building one
-# per task (an aiobotocore client costs ~100 ms to create).
-_SHARED: OrderedDict[tuple[type, bytes], Store] = OrderedDict()
-_SHARED_MAX = 64
-
-
-def _rebuild(cls: type[Store], config: dict[str, Any]) -> Store:
-    if not cls.share_unpickled:
-        return cls(**config)
-    try:
-        key = (cls, pickle.dumps(sorted(config.items(), key=lambda kv: kv[0])))
-    except Exception:
-        return cls(**config)
-    store = _SHARED.get(key)
-    if store is None or store._closed:
-        store = cls(**config)
-        _SHARED[key] = store
-        while len(_SHARED) > _SHARED_MAX:
-            _SHARED.popitem(last=False)
-    else:
-        _SHARED.move_to_end(key)
-    return store
-
-
-def _forget_shared_after_fork() -> None:
-    _SHARED.clear()
-
-
-os.register_at_fork(after_in_child=_forget_shared_after_fork)
 
 
 class Store(abc.ABC):
@@ -280,7 +125,7 @@ class Store(abc.ABC):
         """Return constructor keyword arguments that recreate this store (no live clients)."""
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self._config()))
+        return (rebuild, (type(self), self._config()))
 
     def with_read_only(self, read_only: bool = True) -> Self:
         """Return a new store on the same location with the given read-only flag."""
@@ -469,12 +314,12 @@ class Store(abc.ABC):
         """Store ``value`` under ``key`` (replacing any previous value)."""
         validate_key(key)
         self._check_writable(key)
-        data = _to_bytes(key, value)
+        data = to_bytes(key, value)
         await self._call("set", key, lambda: self._set(key, data))
 
     async def set_many(self, items: Mapping[str, BytesLike]) -> None:
         """Store every ``key: value`` pair (native batch where the backend has one)."""
-        data = {validate_key(k): _to_bytes(k, v) for k, v in items.items()}
+        data = {validate_key(k): to_bytes(k, v) for k, v in items.items()}
         if not data:
             return
         self._check_writable(next(iter(data)))
