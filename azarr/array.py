@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from azarr import indexing
-from azarr.codecs import decode_chunk, encode_chunk
+from azarr.codecs import CodecPipeline, pipeline_for
+from azarr.errors import CodecError
 from azarr.errors import (
     ArrayNotFoundError,
     ContainsArrayError,
@@ -43,6 +44,29 @@ from azarr.stores.base import Store
 
 # Below this many stored bytes per operation, a thread hop costs more than the codec work.
 _INLINE_BYTES = 1 << 20
+
+
+def decode_chunk(pipeline: CodecPipeline, data: bytes, extent: tuple[int, ...] | None, key: str) -> np.ndarray:
+    """Decode chunk ``key``; any failure becomes a CodecError naming the key."""
+    try:
+        return pipeline.decode(data, extent)
+    except CodecError as exc:
+        if exc.key is None:
+            raise CodecError(f"chunk {key!r}: {exc}", key=key) from exc
+        raise
+    except Exception as exc:
+        raise CodecError(f"chunk {key!r} failed to decode: {type(exc).__name__}: {exc}", key=key) from exc
+
+
+def encode_chunk(pipeline: CodecPipeline, chunk: np.ndarray, extent: tuple[int, ...] | None, key: str) -> bytes:
+    """Encode chunk ``key``; any failure becomes a CodecError naming the key."""
+    try:
+        data = pipeline.encode(chunk, extent)
+    except CodecError:
+        raise
+    except Exception as exc:
+        raise CodecError(f"chunk {key!r} failed to encode: {type(exc).__name__}: {exc}", key=key) from exc
+    return data if isinstance(data, bytes) else memoryview(data).tobytes()  # type: ignore[arg-type]
 
 
 def _fill_scalar(meta: Any) -> Any:
@@ -256,6 +280,20 @@ class AsyncArray(AttributesMixin):
         self.read_only = bool(read_only or store.read_only)
         self.write_empty_chunks = write_empty_chunks
         self.context = context or NodeContext()
+        self._pipeline: CodecPipeline | None = None
+
+    @property
+    def codec_pipeline(self) -> CodecPipeline:
+        """The array's codec pipeline (built once from its metadata)."""
+        if self._pipeline is None:
+            self._pipeline = pipeline_for(self.metadata)
+        return self._pipeline
+
+    def _extent(self, coords: tuple[int, ...]) -> tuple[int, ...] | None:
+        """The in-bounds shape of chunk ``coords`` where the format stores edges truncated."""
+        if not self.codec_pipeline.truncates_edges:
+            return None
+        return tuple(min(c, s - i * c) for i, c, s in zip(coords, self.metadata.chunks, self.metadata.shape))
 
     # --- opening / creating -------------------------------------------------------------
 
@@ -322,6 +360,7 @@ class AsyncArray(AttributesMixin):
             filters=filters,
             dimension_separator=dimension_separator,
         )
+        pipeline = pipeline_for(meta)  # validates the codec configurations before anything is written
         attrs = dict(attributes or {})
         docs = meta.to_documents(attrs)
         existing = classify(await context.read_documents(store, path), path)
@@ -332,7 +371,9 @@ class AsyncArray(AttributesMixin):
             await delete_node(store, path, context)
         await ensure_parents(store, path, zarr_format, context)
         await context.write_documents(store, path, docs)
-        return cls(store, path, meta, attrs, write_empty_chunks=write_empty_chunks, context=context)
+        arr = cls(store, path, meta, attrs, write_empty_chunks=write_empty_chunks, context=context)
+        arr._pipeline = pipeline
+        return arr
 
     # --- properties ---------------------------------------------------------------------
 
@@ -392,9 +433,9 @@ class AsyncArray(AttributesMixin):
         cfg = getattr(self.metadata, "compressor", None)
         if cfg is None:
             return None
-        from azarr.codecs import get_codec
+        from azarr.codecs.numcodecs_compat import get_numcodec
 
-        return get_codec(cfg, "compressor")
+        return get_numcodec(cfg, "compressor")
 
     @property
     def filters(self) -> list[Any] | None:
@@ -402,9 +443,9 @@ class AsyncArray(AttributesMixin):
         cfgs = getattr(self.metadata, "filters", None)
         if not cfgs:
             return None
-        from azarr.codecs import get_codec
+        from azarr.codecs.numcodecs_compat import get_numcodec
 
-        return [get_codec(c, "filter") for c in cfgs]
+        return [get_numcodec(c, "filter") for c in cfgs]
 
     @property
     def zarr_format(self) -> Any:
@@ -471,13 +512,15 @@ class AsyncArray(AttributesMixin):
         meta = self.metadata
         projections = list(indexer)
         fill = _fill_scalar(meta)
+        pipeline = self.codec_pipeline
+        extent = self._extent
         out = np.empty(indexer.buffer_shape, dtype=meta.dtype)
         keys = [self.chunk_key(p.chunk_coords) for p in projections]
         check = self._stale_check_key() if keys else None
 
         def decode_into(items: list[Any]) -> None:
             for key, data, p in items:
-                chunk = decode_chunk(meta, data, p.chunk_coords, key)
+                chunk = decode_chunk(pipeline, data, extent(p.chunk_coords), key)
                 out[p.out_selection] = chunk[p.chunk_selection]
 
         early = _EarlyDecoder.for_read(decode_into, keys, projections, self.store)
@@ -504,7 +547,7 @@ class AsyncArray(AttributesMixin):
                 work.append((key, data, p))
                 nbytes += len(data)
 
-        await _run_cpu(work, decode_into, nbytes if meta_compressed(meta) else 0)
+        await _run_cpu(work, decode_into, nbytes if _compressed(pipeline) else 0)
         result = out.reshape(indexer.shape)
         if result.ndim == 0:
             return result[()]
@@ -591,6 +634,8 @@ class AsyncArray(AttributesMixin):
         existing = await self.store.get_many(partial_keys) if partial_keys else {}
         skip_empty = not self.write_empty_chunks
         chunk_shape = meta.chunks
+        pipeline = self.codec_pipeline
+        extent = self._extent
 
         def build(items: list[tuple[str, Any]]) -> tuple[dict[str, bytes], list[str]]:
             to_set: dict[str, bytes] = {}
@@ -598,7 +643,7 @@ class AsyncArray(AttributesMixin):
             for key, p in items:
                 old = existing.get(key)
                 if old is not None:
-                    chunk = np.array(decode_chunk(meta, old, p.chunk_coords, key), copy=True)
+                    chunk = np.array(decode_chunk(pipeline, old, extent(p.chunk_coords), key), copy=True)
                 elif p.is_complete_chunk and _covers_whole(p.chunk_selection, chunk_shape):
                     chunk = np.empty(chunk_shape, dtype=meta.dtype, order=meta.order)
                 else:
@@ -607,7 +652,7 @@ class AsyncArray(AttributesMixin):
                 if skip_empty and _is_fill(chunk, fill):
                     to_delete.append(key)
                 else:
-                    to_set[key] = encode_chunk(meta, chunk, p.chunk_coords, key)
+                    to_set[key] = encode_chunk(pipeline, chunk, extent(p.chunk_coords), key)
             return to_set, to_delete
 
         work = list(zip(keys, projections))
@@ -732,11 +777,11 @@ def _covers_whole(chunk_selection: Any, chunk_shape: tuple[int, ...]) -> bool:
     return True
 
 
-def meta_compressed(meta: Any) -> bool:
-    """Whether chunks pass through a compressor (decode then worth a thread)."""
-    return bool(getattr(meta, "compressor", None) or getattr(meta, "filters", None)) or (
-        getattr(meta, "compression", {"type": "raw"}) or {}
-    ).get("type", "raw") != "raw"
+def _compressed(pipeline: CodecPipeline) -> bool:
+    """Whether chunks pass through real codec work (decoding then worth a thread)."""
+    return bool(pipeline.bytes_bytes or pipeline.array_array) or pipeline.array_bytes.encoded_size(
+        pipeline.spec
+    ) is None
 
 
 def build_array_metadata(zarr_format: int | str, **kwargs: Any) -> Any:

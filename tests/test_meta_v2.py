@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pytest
 
+import azarr
+
 from azarr.errors import MetadataError
 from azarr.meta.v2 import ArrayMetadataV2, decode_fill_value, encode_fill_value
 
@@ -109,8 +111,10 @@ def test_missing_field_and_bad_json() -> None:
 
 
 def test_unknown_codec_rejected_at_create() -> None:
+    store = azarr.stores.MemoryStore()
     with pytest.raises(MetadataError, match="nosuchcodec"):
-        ArrayMetadataV2.create((4,), (2,), "i4", compressor={"id": "nosuchcodec"})
+        azarr.create((4,), (2,), "i4", compressor={"id": "nosuchcodec"}, store=store)
+    assert azarr.sync.run(store.list()) == []  # nothing written
 
 
 def test_chunk_keys() -> None:

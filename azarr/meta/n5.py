@@ -17,8 +17,24 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from azarr.errors import MetadataError
-from azarr.meta.v2 import normalize_chunks
-from azarr.n5codec import N5_DTYPES, NUMPY_TO_N5, Compression, decode_block, encode_block, parse_compression
+from azarr.meta.common import normalize_chunks
+
+N5_DTYPES = {
+    "uint8": "u1", "uint16": "u2", "uint32": "u4", "uint64": "u8",
+    "int8": "i1", "int16": "i2", "int32": "i4", "int64": "i8",
+    "float32": "f4", "float64": "f8",
+}
+NUMPY_TO_N5 = {np.dtype(v).str[1:]: k for k, v in N5_DTYPES.items()}
+#: the settings each N5 compression type takes
+COMPRESSIONS: dict[str, tuple[str, ...]] = {
+    "raw": (),
+    "gzip": ("level", "useZlib"),
+    "bzip2": ("blockSize",),
+    "xz": ("preset",),
+    "lzma": ("preset",),
+    "blosc": ("cname", "clevel", "shuffle", "blocksize", "nthreads"),
+    "zstd": ("level",),
+}
 
 ATTRS = "attributes.json"
 N5_VERSION = "4.0.0"
@@ -37,6 +53,16 @@ def _load(data: bytes, key: str = ATTRS) -> dict[str, Any]:
 
 def _dump(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, indent=4, sort_keys=True).encode()
+
+
+def parse_compression(doc: dict[str, Any]) -> dict[str, Any]:
+    """The compression config of a dataset's attributes (new ``compression`` or legacy ``compressionType``)."""
+    comp = doc.get("compression")
+    if comp is None:
+        comp = {"type": doc.get("compressionType", "raw")}
+    if not isinstance(comp, dict) or comp.get("type") not in COMPRESSIONS:
+        raise MetadataError(f"{ATTRS}: unsupported N5 compression {comp!r}")
+    return comp
 
 
 def is_n5_array(doc: dict[str, Any]) -> bool:
@@ -98,7 +124,6 @@ class N5ArrayMetadata:
     order: str = "C"
     zarr_format: ClassVar[str] = "n5"
     metadata_key: ClassVar[str] = ATTRS
-    _codec: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
     def create(
@@ -177,27 +202,9 @@ class N5ArrayMetadata:
         """Block key in N5 order: numpy coords reversed, joined with '/'."""
         return "/".join(str(c) for c in reversed(coords))
 
-    @property
-    def codec(self) -> Compression:
-        """The block compression (built once)."""
-        if self._codec is None:
-            object.__setattr__(self, "_codec", Compression(self.compression))
-        return self._codec
-
-    def _extent(self, coords: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple(min(c, s - i * c) for i, c, s in zip(coords, self.chunks, self.shape))
-
-    def decode_chunk(self, data: bytes, coords: tuple[int, ...]) -> np.ndarray:
-        """Decode a block into a full chunk (truncated edge blocks padded with 0)."""
-        return decode_block(data, self.chunks, self.dtype, self.codec, 0)
-
-    def encode_chunk(self, chunk: np.ndarray, coords: tuple[int, ...]) -> bytes:
-        """Encode a full chunk as an N5 block, truncated at the dataset's edge."""
-        return encode_block(np.asarray(chunk, dtype=self.dtype), self._extent(coords), self.codec)
-
     def with_shape(self, shape: tuple[int, ...]) -> Self:
         """A copy with a new shape."""
-        return replace(self, shape=tuple(int(s) for s in shape), _codec=self._codec)
+        return replace(self, shape=tuple(int(s) for s in shape))
 
 
 @dataclass(frozen=True)

@@ -8,30 +8,31 @@ from __future__ import annotations
 
 import base64
 import json
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
 from azarr.errors import MetadataError
+from azarr.meta.common import (
+    decode_float,
+    encode_float,
+    int_tuple,
+    json_loads,
+    jsonable,
+    normalize_chunks,
+)
 
 ZARRAY = ".zarray"
 ZGROUP = ".zgroup"
 ZATTRS = ".zattrs"
+#: the compressor of new arrays when none is named (zarr-python 3's v2 default: Zstd level 0)
+DEFAULT_COMPRESSOR: dict[str, Any] = {"id": "zstd", "level": 0, "checksum": False}
 
 
 def json_dumps(obj: Any) -> bytes:
     """Encode a metadata document as zarr-python 2 does."""
     return json.dumps(obj, indent=4, sort_keys=True, ensure_ascii=True, separators=(",", ": ")).encode("ascii")
-
-
-def json_loads(data: bytes | str, key: str) -> Any:
-    """Decode a JSON metadata document; errors name ``key``."""
-    try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MetadataError(f"{key}: not valid JSON ({exc})") from None
 
 
 # --- dtypes ---------------------------------------------------------------------------
@@ -82,38 +83,16 @@ def decode_dtype(value: Any, key: str = ZARRAY) -> np.dtype:
 # --- fill values ------------------------------------------------------------------------
 
 
-def _encode_float(v: float) -> float | str:
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "Infinity" if v > 0 else "-Infinity"
-    return float(v)
-
-
-def _decode_float(v: Any, key: str) -> float:
-    if isinstance(v, str):
-        table = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-        if v in table:
-            return table[v]
-        # zarr-python 3 may write float fill values as hex strings ("0x7fc00000")
-        if v.startswith("0x"):
-            raise MetadataError(f"{key}: hex float fill_value {v!r} is not Zarr v2")
-        raise MetadataError(f"{key}: invalid float fill_value {v!r}")
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise MetadataError(f"{key}: invalid float fill_value {v!r}")
-    return float(v)
-
-
 def encode_fill_value(value: Any, dtype: np.dtype) -> Any:
     """Return the v2 JSON form of a fill value for ``dtype``."""
     if value is None:
         return None
     kind = dtype.kind
     if kind == "f":
-        return _encode_float(float(value))
+        return encode_float(float(value))
     if kind == "c":
         c = complex(value)
-        return [_encode_float(c.real), _encode_float(c.imag)]
+        return [encode_float(c.real), encode_float(c.imag)]
     if kind in "iu":
         return int(value)
     if kind == "b":
@@ -138,11 +117,11 @@ def decode_fill_value(value: Any, dtype: np.dtype, key: str = ZARRAY) -> Any:
     kind = dtype.kind
     try:
         if kind == "f":
-            return np.array(_decode_float(value, key), dtype=dtype)[()]
+            return np.array(decode_float(value, key), dtype=dtype)[()]
         if kind == "c":
             if not isinstance(value, list) or len(value) != 2:
                 raise MetadataError(f"{key}: complex fill_value must be [real, imag], got {value!r}")
-            re, im = (_decode_float(v, key) for v in value)
+            re, im = (decode_float(v, key) for v in value)
             return np.array(complex(re, im), dtype=dtype)[()]
         if kind in "iu":
             if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
@@ -214,21 +193,6 @@ def normalize_filters(filters: Any) -> list[dict[str, Any]] | None:
 # --- array metadata ----------------------------------------------------------------------
 
 
-def _int_tuple(value: Any, name: str, key: str, *, positive: bool) -> tuple[int, ...]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = [value]
-    if not isinstance(value, (list, tuple)):
-        raise MetadataError(f"{key}: {name} must be a list of integers, got {value!r}")
-    out = []
-    for v in value:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise MetadataError(f"{key}: {name} must be a list of integers, got {value!r}")
-        if v < (1 if positive else 0):
-            raise MetadataError(f"{key}: {name} entries must be {'>= 1' if positive else '>= 0'}, got {value!r}")
-        out.append(int(v))
-    return tuple(out)
-
-
 @dataclass(frozen=True)
 class ArrayMetadataV2:
     """The contents of a Zarr v2 ``.zarray`` document."""
@@ -243,7 +207,6 @@ class ArrayMetadataV2:
     dimension_separator: str = "."
     zarr_format: ClassVar[int] = 2
     metadata_key: ClassVar[str] = ZARRAY
-    _codec: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if len(self.shape) != len(self.chunks):
@@ -277,16 +240,15 @@ class ArrayMetadataV2:
         ``chunks`` may be None/True (guess), an int (same on every axis) or a tuple
         with ``None``/-1 entries meaning "the full axis".
         """
-        shape_t = _int_tuple(shape, "shape", ZARRAY, positive=False)
+        shape_t = int_tuple(shape, "shape", ZARRAY, positive=False)
         try:
             dt = np.dtype(dtype)
         except TypeError as exc:
             raise MetadataError(f"invalid dtype {dtype!r}: {exc}") from None
         chunks_t = normalize_chunks(chunks, shape_t, dt.itemsize)
+        comp: dict[str, Any] | None
         if isinstance(compressor, str) and compressor == "default":
-            from numcodecs import Zstd
-
-            comp = Zstd(level=0).get_config()
+            comp = dict(DEFAULT_COMPRESSOR)
         else:
             comp = normalize_compressor(compressor)
         fill = default_fill_value(dt) if isinstance(fill_value, str) and fill_value == "default" else fill_value
@@ -302,7 +264,6 @@ class ArrayMetadataV2:
             filters=normalize_filters(filters),
             dimension_separator=dimension_separator or ".",
         )
-        meta.codec  # validate the codec configs now, not at the first chunk
         return meta
 
     @classmethod
@@ -317,8 +278,8 @@ class ArrayMetadataV2:
         for required in ("shape", "chunks", "dtype", "compressor", "fill_value", "order"):
             if required not in doc:
                 raise MetadataError(f"{key}: missing required field {required!r}")
-        shape = _int_tuple(doc["shape"], "shape", key, positive=False)
-        chunks = _int_tuple(doc["chunks"], "chunks", key, positive=True)
+        shape = int_tuple(doc["shape"], "shape", key, positive=False)
+        chunks = int_tuple(doc["chunks"], "chunks", key, positive=True)
         dtype = decode_dtype(doc["dtype"], key)
         compressor = doc["compressor"]
         if compressor is not None and (not isinstance(compressor, dict) or "id" not in compressor):
@@ -401,62 +362,9 @@ class ArrayMetadataV2:
             return "0"
         return self.dimension_separator.join(map(str, coords))
 
-    @property
-    def codec(self) -> Any:
-        """The chunk codec (built once, lazily)."""
-        if self._codec is None:
-            from azarr.codecs import V2ChunkCodec
-
-            object.__setattr__(self, "_codec", V2ChunkCodec(self))
-        return self._codec
-
-    def decode_chunk(self, data: bytes, coords: tuple[int, ...]) -> np.ndarray:
-        """Decode one stored chunk into an array of shape ``chunks``."""
-        return self.codec.decode(data)
-
-    def encode_chunk(self, chunk: np.ndarray, coords: tuple[int, ...]) -> bytes:
-        """Encode a full chunk (shape ``chunks``) to bytes."""
-        return self.codec.encode(chunk)
-
     def with_shape(self, shape: tuple[int, ...]) -> Self:
         """Return a copy with a new shape (same chunking)."""
-        return replace(self, shape=_int_tuple(shape, "shape", ZARRAY, positive=False), _codec=self._codec)
-
-
-def normalize_chunks(chunks: Any, shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
-    """Resolve user ``chunks`` (None/True = guess, int, tuple with None/-1 = full axis)."""
-    if chunks is None or chunks is True:
-        return guess_chunks(shape, itemsize)
-    if chunks is False:
-        return tuple(max(1, s) for s in shape)
-    if isinstance(chunks, (int, np.integer)) and not isinstance(chunks, bool):
-        chunks = (int(chunks),) * len(shape)
-    if not isinstance(chunks, (list, tuple)):
-        raise MetadataError(f"chunks must be an int or a tuple, got {chunks!r}")
-    if len(chunks) < len(shape):
-        chunks = tuple(chunks) + tuple(shape[len(chunks) :])
-    if len(chunks) != len(shape):
-        raise MetadataError(f"chunks {tuple(chunks)} do not match shape {shape}")
-    out = []
-    for c, s in zip(chunks, shape):
-        if c is None or c == -1:
-            c = max(1, s)
-        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1:
-            raise MetadataError(f"chunk sizes must be positive integers, got {tuple(chunks)}")
-        out.append(int(c))
-    return tuple(out)
-
-
-def guess_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
-    """Pick chunks of roughly 1-16 MiB by halving the largest axis (zarr-python's heuristic)."""
-    if not shape:
-        return ()
-    chunks = [max(1, s) for s in shape]
-    target = 4 * 1024 * 1024
-    while math.prod(chunks) * itemsize > target and any(c > 1 for c in chunks):
-        i = max(range(len(chunks)), key=lambda j: chunks[j])
-        chunks[i] = -(-chunks[i] // 2)
-    return tuple(chunks)
+        return replace(self, shape=int_tuple(shape, "shape", ZARRAY, positive=False))
 
 
 # --- groups and attributes -----------------------------------------------------------------
@@ -512,20 +420,8 @@ def parse_attributes(data: bytes | None, key: str = ZATTRS) -> dict[str, Any]:
 def encode_attributes(attrs: dict[str, Any], key: str = ZATTRS) -> bytes:
     """Encode attributes as JSON (numpy scalars/arrays converted); errors name ``key``."""
     try:
-        return json_dumps(_jsonable(attrs))
+        return json_dumps(jsonable(attrs))
     except (TypeError, ValueError) as exc:
         raise MetadataError(f"{key}: attributes are not JSON-serialisable ({exc})") from None
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return _jsonable(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return _encode_float(obj)
-    return obj

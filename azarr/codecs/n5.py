@@ -1,4 +1,4 @@
-"""N5 blocks: header + compressed big-endian data (pure functions, no I/O).
+"""N5 blocks as a pipeline codec: header + compressed big-endian data (pure CPU, no I/O).
 
 A block is ``uint16 mode, uint16 ndim, ndim x uint32 size`` (sizes fastest axis first),
 plus ``uint32 n`` in varlength mode (1), then the compressed elements, big-endian, with
@@ -17,18 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from azarr.codecs.abc import ArrayBytesCodec, Buffer, ChunkSpec
+from azarr.codecs.pipeline import CodecPipeline
 from azarr.errors import CodecError, MetadataError
 
 MODE_DEFAULT = 0
 MODE_VARLENGTH = 1
 MODE_OBJECT = 2
 
-N5_DTYPES = {
-    "uint8": "u1", "uint16": "u2", "uint32": "u4", "uint64": "u8",
-    "int8": "i1", "int16": "i2", "int32": "i4", "int64": "i8",
-    "float32": "f4", "float64": "f8",
-}
-NUMPY_TO_N5 = {np.dtype(v).str[1:]: k for k, v in N5_DTYPES.items()}
 
 
 class Compression:
@@ -95,18 +91,6 @@ class Compression:
         return bytes(self._codec.decode(data))
 
 
-def parse_compression(doc: dict[str, Any]) -> dict[str, Any]:
-    """The compression config of a dataset's attributes (new ``compression`` or legacy ``compressionType``)."""
-    comp = doc.get("compression")
-    if comp is None:
-        legacy = doc.get("compressionType", "raw")
-        comp = {"type": legacy}
-    if not isinstance(comp, dict) or "type" not in comp:
-        raise MetadataError(f"attributes.json: invalid N5 compression {comp!r}")
-    Compression(comp)  # validate now
-    return comp
-
-
 def encode_block(chunk: np.ndarray, extent: tuple[int, ...], compression: Compression) -> bytes:
     """Encode the in-bounds ``extent`` (numpy order) of a full chunk as an N5 block."""
     part = chunk[tuple(slice(0, e) for e in extent)]
@@ -151,3 +135,32 @@ def decode_block(
     out = np.full(chunks, fill, dtype=dtype)
     out[tuple(slice(0, e) for e in extent)] = values
     return out
+
+
+class N5BlockCodec(ArrayBytesCodec):
+    """An N5 block: header, then the compressed big-endian elements; edge blocks truncated."""
+
+    name = "n5-block"
+    #: edge chunks are stored truncated to the part inside the dataset
+    truncates_edges = True
+
+    def __init__(self, compression: dict[str, Any]) -> None:
+        self.compression = Compression(compression)
+
+    def to_config(self) -> dict[str, Any]:
+        return {"name": self.name, "configuration": {"compression": dict(self.compression.config)}}
+
+    def encode(self, chunk: np.ndarray, spec: ChunkSpec) -> Buffer:
+        """Encode the in-bounds part (``spec.extent``) of a full chunk."""
+        extent = spec.extent if spec.extent is not None else spec.shape
+        return encode_block(np.asarray(chunk, dtype=spec.dtype), extent, self.compression)
+
+    def decode(self, data: Buffer, spec: ChunkSpec) -> np.ndarray:
+        """Decode a block into a full chunk (a truncated block padded with the fill value)."""
+        return decode_block(bytes(data), spec.shape, spec.dtype, self.compression, spec.fill_value or 0)
+
+
+def n5_pipeline(meta: Any) -> CodecPipeline:
+    """The pipeline of an N5 dataset (:class:`~azarr.meta.n5.N5ArrayMetadata`)."""
+    spec = ChunkSpec(tuple(meta.chunks), meta.dtype, 0)
+    return CodecPipeline([N5BlockCodec(meta.compression)], spec, where="attributes.json")

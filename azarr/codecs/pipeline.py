@@ -1,0 +1,118 @@
+"""A chunk's codec chain: ``(array->array)* (array->bytes) (bytes->bytes)*``.
+
+An array builds its pipeline once (:func:`azarr.codecs.pipeline_for`); the pipeline
+resolves the chunk spec at every position when it is built, so encoding or decoding a
+chunk is only the codec calls. Errors are left to the caller, which names the chunk key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from azarr.codecs.abc import ArrayArrayCodec, ArrayBytesCodec, Buffer, BytesBytesCodec, ChunkSpec, Codec
+from azarr.errors import CodecError, MetadataError
+
+
+class CodecPipeline:
+    """Encode and decode chunks of one array through its codecs."""
+
+    __slots__ = (
+        "array_array",
+        "array_bytes",
+        "bytes_bytes",
+        "spec",
+        "_aa_specs",
+        "_ab_spec",
+        "_bb_max",
+        "_encoded_size",
+        "truncates_edges",
+    )
+
+    def __init__(self, codecs: Sequence[Codec], spec: ChunkSpec, where: str = "array") -> None:
+        aa: list[ArrayArrayCodec] = []
+        ab: ArrayBytesCodec | None = None
+        bb: list[BytesBytesCodec] = []
+        for codec in codecs:
+            if isinstance(codec, ArrayArrayCodec):
+                if ab is not None:
+                    raise MetadataError(f"{where}: array->array codec {codec.name!r} after the array->bytes codec")
+                aa.append(codec)
+            elif isinstance(codec, ArrayBytesCodec):
+                if ab is not None:
+                    raise MetadataError(f"{where}: more than one array->bytes codec ({ab.name!r}, {codec.name!r})")
+                ab = codec
+            elif isinstance(codec, BytesBytesCodec):
+                if ab is None:
+                    raise MetadataError(f"{where}: bytes->bytes codec {codec.name!r} before an array->bytes codec")
+                bb.append(codec)
+            else:
+                raise MetadataError(f"{where}: {codec!r} is not a codec")
+        if ab is None:
+            raise MetadataError(f"{where}: the codecs need exactly one array->bytes codec (e.g. 'bytes')")
+        self.spec = spec
+        # resolve the spec each codec sees, evolving codecs that depend on it
+        aa_specs = []
+        current = spec
+        for i, aa_codec in enumerate(aa):
+            aa[i] = aa_codec = aa_codec.evolve(current)
+            aa_specs.append(current)
+            current = aa_codec.resolve(current)
+        ab = ab.evolve(current)
+        size = ab.encoded_size(current)
+        bb_max: list[int | None] = []
+        for i, bb_codec in enumerate(bb):
+            bb[i] = bb_codec = bb_codec.evolve(current)
+            bb_max.append(size)
+            size = bb_codec.encoded_size(size)
+        self.array_array: tuple[ArrayArrayCodec, ...] = tuple(aa)
+        self.array_bytes: ArrayBytesCodec = ab
+        self.bytes_bytes: tuple[BytesBytesCodec, ...] = tuple(bb)
+        self._aa_specs = tuple(aa_specs)
+        self._ab_spec = current
+        self._bb_max = tuple(bb_max)
+        self._encoded_size = size
+        self.truncates_edges = bool(getattr(ab, "truncates_edges", False))
+
+    @property
+    def codecs(self) -> tuple[Codec, ...]:
+        """Every codec, in encoding order."""
+        return (*self.array_array, self.array_bytes, *self.bytes_bytes)
+
+    def encoded_size(self) -> int | None:
+        """Stored bytes of any encoded chunk, or None when it varies (compression)."""
+        return self._encoded_size
+
+    def decode(self, data: Buffer, extent: tuple[int, ...] | None = None) -> np.ndarray:
+        """Stored bytes -> a chunk of ``spec.shape`` (may be a read-only view)."""
+        for bb_codec, max_size in zip(reversed(self.bytes_bytes), reversed(self._bb_max)):
+            data = bb_codec.decode(data, self._ab_spec, max_size)
+        ab_spec = self._ab_spec if extent is None else self._ab_spec.with_extent(extent)
+        chunk = self.array_bytes.decode(data, ab_spec)
+        for aa_codec, spec in zip(reversed(self.array_array), reversed(self._aa_specs)):
+            chunk = aa_codec.decode(chunk, spec)
+        if chunk.shape != self.spec.shape:
+            raise CodecError(f"decoded chunk has shape {chunk.shape}, expected {self.spec.shape}")
+        return chunk
+
+    def encode(self, chunk: np.ndarray, extent: tuple[int, ...] | None = None) -> Buffer:
+        """A chunk of ``spec.shape`` -> the bytes to store."""
+        for aa_codec, spec in zip(self.array_array, self._aa_specs):
+            chunk = aa_codec.encode(chunk, spec)
+        ab_spec = self._ab_spec if extent is None else self._ab_spec.with_extent(extent)
+        data: Buffer = self.array_bytes.encode(chunk, ab_spec)
+        for bb_codec in self.bytes_bytes:
+            data = bb_codec.encode(data, self._ab_spec)
+        return data
+
+    def __repr__(self) -> str:
+        return f"CodecPipeline({', '.join(repr(c) for c in self.codecs)})"
+
+    def describe(self) -> list[dict[str, Any]]:
+        """The codecs' metadata entries, in encoding order."""
+        return [c.to_config() for c in self.codecs]
+
+
+__all__ = ["CodecPipeline"]
