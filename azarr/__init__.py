@@ -1,4 +1,4 @@
-"""azarr: an asyncio-native client for Zarr v2 and N5 arrays in cloud and database stores.
+"""azarr: an asyncio-native client for Zarr (v2, v3) and N5 arrays in cloud and database stores.
 
 Blocking API here (``azarr.open_array(...)[0:10]``); the async API with the same names
 is in :mod:`azarr.aio`; stores are in :mod:`azarr.stores`.
@@ -7,9 +7,9 @@ is in :mod:`azarr.aio`; stores are in :mod:`azarr.stores`.
 from __future__ import annotations
 
 from azarr import aio, errors, stores
-from azarr.array import AsyncArray
+from azarr.core.array import AsyncArray
+from azarr.core.group import AsyncGroup
 from azarr.errors import AzarrError
-from azarr.group import AsyncGroup
 from azarr.sync import (
     Array,
     Group,

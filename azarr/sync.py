@@ -20,10 +20,11 @@ from typing import Any, TypeVar
 import numpy as np
 
 from azarr import aio
-from azarr.array import AsyncArray
+from azarr.core.array import AsyncArray
+from azarr.core.group import AsyncGroup
+from azarr.core.hierarchy import NodeContext
 from azarr.errors import SyncShimError
-from azarr.group import AsyncGroup
-from azarr.node import NodeContext, classify
+from azarr.meta.formats import detect
 
 T = TypeVar("T")
 
@@ -170,8 +171,11 @@ class Info:
 
 
 def _rebuild_array(store: Any, path: str, docs: dict[str, bytes], read_only: bool, write_empty_chunks: bool) -> Array:
-    kind, meta, attrs = classify(docs, path)  # type: ignore[misc]
-    return Array(AsyncArray(store, path, meta, attrs, read_only=read_only, write_empty_chunks=write_empty_chunks))
+    node = detect(docs, path)
+    assert node is not None and node.kind == "array"
+    return Array(
+        AsyncArray(store, path, node.metadata, node.attributes, read_only=read_only, write_empty_chunks=write_empty_chunks)
+    )
 
 
 class _Indexer:
@@ -240,7 +244,7 @@ class Array:
     basename = property(lambda self: self._async.basename, doc="Last path component.")
     store = property(lambda self: self._async.store, doc="The Store.")
     read_only = property(lambda self: self._async.read_only, doc="Whether writes are refused.")
-    zarr_format = property(lambda self: self._async.zarr_format, doc="2 or 'n5'.")
+    zarr_format = property(lambda self: self._async.zarr_format, doc="2, 3 or 'n5'.")
     metadata = property(lambda self: self._async.metadata, doc="The metadata model.")
 
     @property
@@ -363,7 +367,7 @@ class Group:
     basename = property(lambda self: self._async.basename, doc="Last path component.")
     store = property(lambda self: self._async.store, doc="The Store.")
     read_only = property(lambda self: self._async.read_only, doc="Whether writes are refused.")
-    zarr_format = property(lambda self: self._async.zarr_format, doc="2 or 'n5'.")
+    zarr_format = property(lambda self: self._async.zarr_format, doc="2, 3 or 'n5'.")
 
     @property
     def attrs(self) -> Attributes:

@@ -172,15 +172,15 @@ def azarr_cases(
     run = loop.run_until_complete
 
     def write() -> None:
-        import azarr.array
+        import azarr.core.chunk_io
 
-        saved = azarr.array._STREAM_MIN
+        saved = azarr.core.chunk_io.STREAM_MIN
         if not stream_writes:
-            azarr.array._STREAM_MIN = 1 << 62
+            azarr.core.chunk_io.STREAM_MIN = 1 << 62
         try:
             run(arr.setitem(..., data))
         finally:
-            azarr.array._STREAM_MIN = saved
+            azarr.core.chunk_io.STREAM_MIN = saved
 
     return {
         "write": write,

@@ -311,7 +311,7 @@ class PerKeyStore(MemoryStore):
 def _counting_encoder(store: PerKeyStore, monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> None:
     import time
 
-    import azarr.array as array_module
+    import azarr.core.chunk_io as array_module
 
     real = array_module.encode_chunk
 

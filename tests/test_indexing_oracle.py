@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from azarr import indexing
+from azarr.core import indexing
 from azarr.errors import BoundsCheckError, NegativeStepError, SelectionError
 
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import azarr
-
 from azarr.errors import MetadataError
 from azarr.meta.v2 import ArrayMetadataV2, decode_fill_value, encode_fill_value
 

@@ -56,6 +56,10 @@ class Codec(abc.ABC):
     #: the codec's name in Zarr v3 metadata (``"zstd"``, ``"bytes"``, ...); wrappers of
     #: numcodecs codecs set it per instance (``"numcodecs.delta"``)
     name: str = ""
+    #: whether encoding can fail on one chunk's content after succeeding on another's (object
+    #: and variable-length codecs, numcodecs filters); the core then encodes every chunk of a
+    #: write before sending any, so a failed write stores nothing
+    content_can_fail: bool = False
 
     @classmethod
     def from_config(cls, configuration: Mapping[str, Any]) -> Self:

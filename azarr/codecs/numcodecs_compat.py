@@ -54,6 +54,8 @@ class NumcodecsBytesCodec(BytesBytesCodec):
 class NumcodecsArrayCodec(ArrayArrayCodec):
     """A numcodecs filter that maps arrays to arrays of the same shape (v3 ``numcodecs.delta`` etc.)."""
 
+    content_can_fail = True
+
     def __init__(self, codec: numcodecs.abc.Codec, name: str | None = None) -> None:
         self.codec = codec
         self.name = name or f"numcodecs.{codec.codec_id}"

@@ -20,14 +20,14 @@ class CodecPipeline:
     """Encode and decode chunks of one array through its codecs."""
 
     __slots__ = (
-        "array_array",
-        "array_bytes",
-        "bytes_bytes",
-        "spec",
         "_aa_specs",
         "_ab_spec",
         "_bb_max",
         "_encoded_size",
+        "array_array",
+        "array_bytes",
+        "bytes_bytes",
+        "spec",
         "truncates_edges",
     )
 
@@ -75,6 +75,16 @@ class CodecPipeline:
         self._bb_max = tuple(bb_max)
         self._encoded_size = size
         self.truncates_edges = bool(getattr(ab, "truncates_edges", False))
+
+    @property
+    def array_bytes_spec(self) -> ChunkSpec:
+        """The spec of the array the array->bytes codec serialises."""
+        return self._ab_spec
+
+    @property
+    def content_can_fail(self) -> bool:
+        """Whether encoding may fail on one chunk's content after succeeding on another's."""
+        return any(c.content_can_fail for c in self.codecs)
 
     @property
     def codecs(self) -> tuple[Codec, ...]:

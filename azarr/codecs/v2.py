@@ -24,8 +24,9 @@ class V2FiltersCodec(ArrayBytesCodec):
 
     name = "zarr-v2-filters"
 
-    def __init__(self, filters: list[numcodecs.abc.Codec]) -> None:
+    def __init__(self, filters: list[numcodecs.abc.Codec], object_dtype: bool = False) -> None:
         self.filters = list(filters)
+        self.content_can_fail = bool(filters) or object_dtype
 
     def to_config(self) -> dict[str, Any]:
         return {"name": self.name, "configuration": {"filters": [f.get_config() for f in self.filters]}}
@@ -71,7 +72,7 @@ class V2FiltersCodec(ArrayBytesCodec):
 def v2_pipeline(meta: Any) -> CodecPipeline:
     """The pipeline of a Zarr v2 array (:class:`~azarr.meta.v2.ArrayMetadataV2`)."""
     filters = [get_numcodec(f, "filter") for f in (meta.filters or [])]
-    codecs: list[Any] = [V2FiltersCodec(filters)]
+    codecs: list[Any] = [V2FiltersCodec(filters, meta.dtype.kind == "O")]
     if meta.compressor:
         codecs.append(NumcodecsBytesCodec(get_numcodec(meta.compressor, "compressor"), name=meta.compressor["id"]))
     spec = ChunkSpec(tuple(meta.chunks), meta.dtype, meta.fill_value, meta.order)

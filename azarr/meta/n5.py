@@ -193,6 +193,10 @@ class N5ArrayMetadata:
         )
         return {ATTRS: _dump(doc)}
 
+    def attributes_documents(self, attributes: dict[str, Any]) -> dict[str, bytes]:
+        """Documents to rewrite when only attributes change (N5 keeps them in attributes.json)."""
+        return self.to_documents(attributes)
+
     @property
     def grid_shape(self) -> tuple[int, ...]:
         """Number of blocks along each (numpy) axis."""
@@ -226,6 +230,10 @@ class N5GroupMetadata:
         doc = _load(docs[ATTRS], f"{path}/{ATTRS}" if path else ATTRS)
         version = doc.get("n5")
         return cls(version if isinstance(version, str) else None), {k: v for k, v in doc.items() if k != "n5"}
+
+    def attributes_documents(self, attributes: dict[str, Any]) -> dict[str, bytes]:
+        """Documents to rewrite when only attributes change."""
+        return self.to_documents(attributes)
 
     def to_documents(self, attributes: dict[str, Any] | None) -> dict[str, bytes]:
         """``{"attributes.json": ...}`` with the version (root) and user attributes."""

@@ -20,7 +20,6 @@ from urllib.parse import quote, urlsplit
 
 from azarr.stores._http1 import HTTPClient, HTTPStatusError
 
-
 # GCS's message for a request to a bucket that does not exist (an object's is "No such object: ...")
 _NO_BUCKET = b"bucket does not exist"
 

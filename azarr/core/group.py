@@ -1,12 +1,24 @@
-"""AsyncGroup: a node that holds arrays and groups (Zarr v2 ``.zgroup`` or N5)."""
+"""AsyncGroup: a node that holds arrays and groups (in any format)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
-from azarr.array import AsyncArray, delete_node, ensure_parents, group_metadata_for
+import numpy as np
+
+from azarr.core.array import AsyncArray
+from azarr.core.creation import DEFAULT_FORMAT
+from azarr.core.hierarchy import (
+    NodeBase,
+    NodeContext,
+    create_missing_parents,
+    delete_node,
+    doc_key,
+    join_path,
+    normalize_path,
+    read_lineage,
+)
 from azarr.errors import (
     ContainsArrayError,
     ContainsGroupError,
@@ -14,53 +26,35 @@ from azarr.errors import (
     NodeNotFoundError,
     ReadOnlyError,
 )
-from azarr.node import (
-    NODE_DOCUMENTS,
-    AttributesMixin,
-    NodeContext,
-    classify,
-    doc_key,
-    format_of,
-    join_path,
-    normalize_path,
-)
+from azarr.meta.formats import NODE_DOCUMENTS, Node, detect, format_for
 from azarr.stores.base import Store
 
 
-class AsyncGroup(AttributesMixin):
+class AsyncGroup(NodeBase):
     """A group of arrays and groups in a store (async API)."""
 
-    def __init__(
-        self,
-        store: Store,
-        path: str,
-        metadata: Any,
-        attributes: dict[str, Any] | None = None,
-        *,
-        read_only: bool = False,
-        context: NodeContext | None = None,
-    ) -> None:
-        self.store = store
-        self.path = normalize_path(path)
-        self.metadata = metadata
-        self._attrs: dict[str, Any] = dict(attributes or {})
-        self.read_only = bool(read_only or store.read_only)
-        self.context = context or NodeContext()
+    kind = "group"
 
     # --- opening / creating ---------------------------------------------------------------
 
     @classmethod
     async def open(
-        cls, store: Store, path: str = "", *, read_only: bool = False, context: NodeContext | None = None
+        cls,
+        store: Store,
+        path: str = "",
+        *,
+        read_only: bool = False,
+        context: NodeContext | None = None,
+        zarr_format: Any = None,
     ) -> AsyncGroup:
         """Open the existing group at ``path``."""
         path = normalize_path(path)
         context = context or NodeContext()
-        node = classify(await context.read_documents(store, path), path)
-        if node is None or node[0] != "group":
+        node = await context.read_node(store, path, zarr_format)
+        if node is None or node.kind != "group":
             what = "an array" if node else "nothing"
             raise GroupNotFoundError(f"no group at path {path!r} in {store.name} (found {what})")
-        return cls(store, path, node[1], node[2], read_only=read_only, context=context)
+        return cls(store, path, node.metadata, node.attributes, read_only=read_only, context=context)
 
     @classmethod
     async def create(
@@ -70,71 +64,53 @@ class AsyncGroup(AttributesMixin):
         *,
         attributes: Mapping[str, Any] | None = None,
         overwrite: bool = False,
-        zarr_format: int | str = 2,
+        zarr_format: Any = None,
         context: NodeContext | None = None,
     ) -> AsyncGroup:
-        """Create a group at ``path`` (parents created as needed)."""
+        """Create a group at ``path`` (parents created as needed).
+
+        Without ``zarr_format`` the group takes the format of the hierarchy it is created
+        in, or Zarr v3 at the top of a new one.
+        """
         path = normalize_path(path)
         context = context or NodeContext()
         if store.read_only:
             raise ReadOnlyError(f"cannot create a group at {path!r}: {store.name} is read-only", key=path)
-        meta = group_metadata_for(zarr_format, root=path == "")
+        if zarr_format is not None:
+            format_for(zarr_format)  # reject an unknown format before any I/O
+        lineage = await read_lineage(store, path, context, zarr_format)
+        existing = lineage.node
+        if existing is not None and not overwrite:
+            err = ContainsArrayError if existing.kind == "array" else ContainsGroupError
+            raise err(f"{existing.kind} already exists at path {path!r} in {store.name}")
+        lineage.check_parents()
+        fmt = zarr_format if zarr_format is not None else (lineage.hierarchy_format() or DEFAULT_FORMAT)
+        meta = format_for(fmt).create_group(root=path == "")
         attrs = dict(attributes or {})
         docs = meta.to_documents(attrs)
-        existing = classify(await context.read_documents(store, path), path)
         if existing is not None:
-            if not overwrite:
-                err = ContainsArrayError if existing[0] == "array" else ContainsGroupError
-                raise err(f"{existing[0]} already exists at path {path!r} in {store.name}")
             await delete_node(store, path, context)
-        await ensure_parents(store, path, zarr_format, context)
+        await create_missing_parents(store, lineage, fmt, context)
         await context.write_documents(store, path, docs)
         return cls(store, path, meta, attrs, context=context)
 
-    # --- properties --------------------------------------------------------------------------
-
-    @property
-    def name(self) -> str:
-        """The group's path with a leading slash."""
-        return "/" + self.path
-
-    @property
-    def basename(self) -> str:
-        """Last component of the path."""
-        return self.path.rpartition("/")[2]
-
-    @property
-    def attrs(self) -> Mapping[str, Any]:
-        """The group's attributes, read-only (change them with :meth:`update_attributes`)."""
-        return MappingProxyType(dict(self._attrs))
-
-    @property
-    def zarr_format(self) -> Any:
-        """2 for Zarr v2, "n5" for N5."""
-        return format_of(self.metadata)
-
     def __repr__(self) -> str:
         return f"<AsyncGroup {self.name} store={self.store.name}>"
-
-    def _check_writable(self) -> None:
-        if self.read_only:
-            raise ReadOnlyError(f"group {self.name} in {self.store.name} is read-only", key=self.path)
 
     # --- members -------------------------------------------------------------------------------
 
     def _child(self, name: str) -> str:
         return join_path(self.path, normalize_path(name))
 
-    def _wrap(self, path: str, node: tuple[str, Any, dict[str, Any]]) -> AsyncArray | AsyncGroup:
-        kind, meta, attrs = node
-        if kind == "array":
-            return AsyncArray(self.store, path, meta, attrs, read_only=self.read_only, context=self.context)
-        return AsyncGroup(self.store, path, meta, attrs, read_only=self.read_only, context=self.context)
+    def _wrap(self, path: str, node: Node) -> AsyncArray | AsyncGroup:
+        if node.kind == "array":
+            return AsyncArray(self.store, path, node.metadata, node.attributes, read_only=self.read_only, context=self.context)
+        return AsyncGroup(self.store, path, node.metadata, node.attributes, read_only=self.read_only, context=self.context)
 
     async def getitem(self, name: str) -> AsyncArray | AsyncGroup:
         """Return the array or group at relative path ``name`` (``"a/b"`` allowed)."""
         path = self._child(name)
-        node = classify(await self.context.read_documents(self.store, path), path)
+        node = await self.context.read_node(self.store, path, self.zarr_format)
         if node is None:
             raise NodeNotFoundError(f"no array or group named {name!r} in group {self.name} ({self.store.name})")
         return self._wrap(path, node)
@@ -166,7 +142,8 @@ class AsyncGroup(AttributesMixin):
         if not names:
             return []
         view = self.context.consolidated
-        if view is not None and view.documents(self.path, ()) is not None:
+        per_child: dict[str, dict[str, bytes]]
+        if view is not None and view.covers(self.path):
             per_child = {n: view.documents(self._child(n), NODE_DOCUMENTS) or {} for n in names}
         else:
             keys = {doc_key(self._child(n), d): (n, d) for n in names for d in NODE_DOCUMENTS}
@@ -177,7 +154,7 @@ class AsyncGroup(AttributesMixin):
                 per_child[n][d] = value
         out = []
         for n in sorted(names):
-            node = classify(per_child[n], self._child(n))
+            node = detect(per_child[n], self._child(n), self.zarr_format)
             if node is not None:
                 out.append((n, self._wrap(self._child(n), node)))
         return out
@@ -203,13 +180,11 @@ class AsyncGroup(AttributesMixin):
         return [n for n, _ in await self.groups()]
 
     async def create_array(self, name: str, **kwargs: Any) -> AsyncArray:
-        """Create an array ``name`` in this group (zarr-python 2 keywords)."""
+        """Create an array ``name`` in this group (zarr-python keywords; the group's format)."""
         self._check_writable()
         kwargs.setdefault("zarr_format", self.zarr_format)
         data = kwargs.pop("data", None)
         if data is not None:
-            import numpy as np
-
             data = np.asanyarray(data)
             kwargs.setdefault("shape", data.shape)
             kwargs.setdefault("dtype", data.dtype)
@@ -218,8 +193,10 @@ class AsyncGroup(AttributesMixin):
             await arr.setitem(Ellipsis, data)
         return arr
 
-    async def create_group(self, name: str, *, overwrite: bool = False, attributes: Mapping[str, Any] | None = None) -> AsyncGroup:
-        """Create a child group ``name``."""
+    async def create_group(
+        self, name: str, *, overwrite: bool = False, attributes: Mapping[str, Any] | None = None
+    ) -> AsyncGroup:
+        """Create a child group ``name`` (in this group's format)."""
         self._check_writable()
         return await AsyncGroup.create(
             self.store,
@@ -233,32 +210,31 @@ class AsyncGroup(AttributesMixin):
     async def require_group(self, name: str) -> AsyncGroup:
         """Open child group ``name``, creating it if missing."""
         path = self._child(name)
-        node = classify(await self.context.read_documents(self.store, path), path)
+        node = await self.context.read_node(self.store, path, self.zarr_format)
         if node is None:
             return await self.create_group(name)
-        if node[0] != "group":
+        if node.kind != "group":
             raise ContainsArrayError(f"{path!r} in {self.store.name} is an array, not a group")
         return self._wrap(path, node)  # type: ignore[return-value]
 
     async def require_array(self, name: str, *, shape: Any, dtype: Any = None, **kwargs: Any) -> AsyncArray:
         """Open child array ``name`` if it exists with a compatible shape/dtype, else create it."""
-        import numpy as np
-
         path = self._child(name)
-        node = classify(await self.context.read_documents(self.store, path), path)
+        node = await self.context.read_node(self.store, path, self.zarr_format)
         if node is None:
             if dtype is not None:
                 kwargs["dtype"] = dtype
             return await self.create_array(name, shape=shape, **kwargs)
-        if node[0] != "array":
+        if node.kind != "array":
             raise ContainsGroupError(f"{path!r} in {self.store.name} is a group, not an array")
         arr = self._wrap(path, node)
+        assert isinstance(arr, AsyncArray)
         want = (shape,) if isinstance(shape, int) else tuple(shape)
-        if arr.shape != want:  # type: ignore[union-attr]
-            raise ContainsArrayError(f"array {path!r} exists with shape {arr.shape}, not {want}")  # type: ignore[union-attr]
-        if dtype is not None and np.dtype(dtype) != arr.dtype:  # type: ignore[union-attr]
-            raise ContainsArrayError(f"array {path!r} exists with dtype {arr.dtype}, not {np.dtype(dtype)}")  # type: ignore[union-attr]
-        return arr  # type: ignore[return-value]
+        if arr.shape != want:
+            raise ContainsArrayError(f"array {path!r} exists with shape {arr.shape}, not {want}")
+        if dtype is not None and np.dtype(dtype) != arr.dtype:
+            raise ContainsArrayError(f"array {path!r} exists with dtype {arr.dtype}, not {np.dtype(dtype)}")
+        return arr
 
     async def delitem(self, name: str) -> None:
         """Delete child ``name`` and everything below it."""
@@ -288,4 +264,13 @@ class AsyncGroup(AttributesMixin):
 
     def info_items(self) -> list[tuple[str, str]]:
         """(label, value) rows describing the group."""
-        return [("Type", "azarr.Group"), ("Name", self.name), ("Format", str(self.zarr_format)), ("Store", self.store.name), ("Read-only", str(self.read_only))]
+        return [
+            ("Type", "azarr.Group"),
+            ("Name", self.name),
+            ("Format", str(self.zarr_format)),
+            ("Store", self.store.name),
+            ("Read-only", str(self.read_only)),
+        ]
+
+
+__all__ = ["AsyncGroup"]

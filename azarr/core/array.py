@@ -1,0 +1,439 @@
+"""AsyncArray: an N-dimensional chunked array in a store (the async API).
+
+Selections become per-chunk plans (:mod:`azarr.core.indexing`); the chunk I/O engine
+(:mod:`azarr.core.chunk_io`) fetches and stores them in batches through the array's codec
+pipeline. The array itself knows no format: metadata, pipeline and documents come from
+the format registry.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from azarr.codecs import CodecPipeline, pipeline_for
+from azarr.core import indexing
+from azarr.core.chunk_io import ChunkIO, chunk_keys
+from azarr.core.creation import UNSET, build_array_metadata, choose_format
+from azarr.core.hierarchy import (
+    NodeBase,
+    NodeContext,
+    create_missing_parents,
+    delete_node,
+    doc_key,
+    normalize_path,
+    read_lineage,
+)
+from azarr.errors import (
+    ArrayNotFoundError,
+    ConsolidatedMetadataError,
+    ContainsArrayError,
+    ContainsGroupError,
+    MetadataError,
+    ReadOnlyError,
+    ShapeMismatchError,
+)
+from azarr.meta.formats import format_for
+from azarr.stores.base import Store
+
+
+def _show_scalar(value: Any) -> str:
+    """``nan`` rather than ``np.float32(nan)``; dates keep numpy's readable repr."""
+    if isinstance(value, np.generic) and value.dtype.kind not in "Mm":
+        return repr(value.item())
+    return repr(value)
+
+
+class AsyncArray(NodeBase):
+    """An N-dimensional chunked array in a store (async API).
+
+    Open or create one with :meth:`open` / :meth:`create` (or ``azarr.aio.open_array``).
+    """
+
+    kind = "array"
+
+    def __init__(
+        self,
+        store: Store,
+        path: str,
+        metadata: Any,
+        attributes: dict[str, Any] | None = None,
+        *,
+        read_only: bool = False,
+        write_empty_chunks: bool = False,
+        context: NodeContext | None = None,
+    ) -> None:
+        super().__init__(store, path, metadata, attributes, read_only=read_only, context=context)
+        self.write_empty_chunks = write_empty_chunks
+        self._pipeline: CodecPipeline | None = None
+        self._io: ChunkIO | None = None
+
+    # --- opening / creating -------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        store: Store,
+        path: str = "",
+        *,
+        read_only: bool = False,
+        write_empty_chunks: bool = False,
+        context: NodeContext | None = None,
+        zarr_format: Any = None,
+    ) -> AsyncArray:
+        """Open the existing array at ``path`` (metadata and attributes in one store call)."""
+        path = normalize_path(path)
+        context = context or NodeContext()
+        node = await context.read_node(store, path, zarr_format)
+        if node is None or node.kind != "array":
+            what = "a group" if node else "nothing"
+            raise ArrayNotFoundError(f"no array at path {path!r} in {store.name} (found {what})")
+        arr = cls(
+            store,
+            path,
+            node.metadata,
+            node.attributes,
+            read_only=read_only,
+            write_empty_chunks=write_empty_chunks,
+            context=context,
+        )
+        _ = arr.codec_pipeline  # an unknown codec fails at open, naming the array
+        return arr
+
+    @classmethod
+    async def create(
+        cls,
+        store: Store,
+        path: str = "",
+        *,
+        shape: int | tuple[int, ...],
+        chunks: Any = None,
+        dtype: Any = "f8",
+        zarr_format: Any = None,
+        attributes: Mapping[str, Any] | None = None,
+        overwrite: bool = False,
+        write_empty_chunks: bool = False,
+        context: NodeContext | None = None,
+        **options: Any,
+    ) -> AsyncArray:
+        """Create an array at ``path``; parent groups are created as needed.
+
+        ``options`` are the format's creation keywords (``compressor``/``filters``/
+        ``dimension_separator``/``order`` for v2; ``compressors``/``filters``/``serializer``/
+        ``dimension_names``/``chunk_key_encoding`` for v3; ``compressor`` for N5) and
+        ``fill_value``. Without ``zarr_format`` the format is chosen as
+        :func:`~azarr.core.creation.choose_format` says. Metadata is validated before
+        anything is touched; ``overwrite=True`` then deletes whatever was at ``path``.
+        """
+        path = normalize_path(path)
+        context = context or NodeContext()
+        if store.read_only:
+            raise ReadOnlyError(f"cannot create an array at {path!r}: {store.name} is read-only", key=path)
+        options = {k: v for k, v in options.items() if v is not UNSET}
+        choose_format(zarr_format, options)  # a v2 keyword with zarr_format=3 fails before any I/O
+        lineage = await read_lineage(store, path, context, zarr_format)
+        existing = lineage.node
+        if existing is not None and not overwrite:
+            err = ContainsArrayError if existing.kind == "array" else ContainsGroupError
+            raise err(f"{existing.kind} already exists at path {path!r} in {store.name}")
+        lineage.check_parents()
+        fmt = choose_format(zarr_format, options, lineage.hierarchy_format())
+        meta = build_array_metadata(fmt, shape, chunks, dtype, options)
+        pipeline = pipeline_for(meta)  # validates codec configurations before anything is written
+        attrs = dict(attributes or {})
+        docs = meta.to_documents(attrs)
+        if existing is not None:
+            await delete_node(store, path, context)
+        await create_missing_parents(store, lineage, fmt, context)
+        await context.write_documents(store, path, docs)
+        arr = cls(store, path, meta, attrs, write_empty_chunks=write_empty_chunks, context=context)
+        arr._pipeline = pipeline
+        return arr
+
+    # --- properties ---------------------------------------------------------------------
+
+    @property
+    def codec_pipeline(self) -> CodecPipeline:
+        """The array's codec pipeline (built once from its metadata)."""
+        if self._pipeline is None:
+            try:
+                self._pipeline = pipeline_for(self.metadata)
+            except MetadataError as exc:
+                raise MetadataError(f"array {self.name} in {self.store.name}: {exc}") from None
+        return self._pipeline
+
+    @property
+    def chunk_io(self) -> ChunkIO:
+        """The chunk I/O engine of this array (rebuilt when its metadata changes)."""
+        io = self._io
+        if io is None or io.metadata is not self.metadata or io.write_empty_chunks != self.write_empty_chunks:
+            io = self._io = ChunkIO(
+                self.store, self.path, self.metadata, self.codec_pipeline, write_empty_chunks=self.write_empty_chunks
+            )
+        return io
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The array's shape."""
+        return self.metadata.shape
+
+    @property
+    def chunks(self) -> tuple[int, ...]:
+        """The chunk shape."""
+        return self.metadata.chunks
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The numpy dtype of the values."""
+        return self.metadata.dtype
+
+    @property
+    def fill_value(self) -> Any:
+        """Value of unwritten elements."""
+        return self.metadata.fill_value
+
+    @property
+    def order(self) -> str:
+        """Memory layout of chunks ('C' or 'F')."""
+        return self.metadata.order
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        """Uncompressed size of the whole array in bytes."""
+        return self.size * self.dtype.itemsize
+
+    @property
+    def cdata_shape(self) -> tuple[int, ...]:
+        """Number of chunks along each axis."""
+        return tuple(-(-s // c) for s, c in zip(self.shape, self.chunks))
+
+    @property
+    def nchunks(self) -> int:
+        """Total number of chunks in the grid."""
+        return math.prod(self.cdata_shape)
+
+    @property
+    def compressor(self) -> Any:
+        """The v2 compressor as a numcodecs codec (or None)."""
+        cfg = getattr(self.metadata, "compressor", None)
+        if cfg is None:
+            return None
+        from azarr.codecs.numcodecs_compat import get_numcodec
+
+        return get_numcodec(cfg, "compressor")
+
+    @property
+    def filters(self) -> list[Any] | None:
+        """The v2 filters as numcodecs codecs (or None)."""
+        cfgs = getattr(self.metadata, "filters", None)
+        if not cfgs:
+            return None
+        from azarr.codecs.numcodecs_compat import get_numcodec
+
+        return [get_numcodec(c, "filter") for c in cfgs]
+
+    def __repr__(self) -> str:
+        return f"<AsyncArray {self.name} shape={self.shape} dtype={self.dtype} store={self.store.name}>"
+
+    def chunk_key(self, coords: tuple[int, ...]) -> str:
+        """The store key of chunk ``coords``."""
+        return doc_key(self.path, self.metadata.chunk_key(coords))
+
+    async def refresh(self) -> None:
+        """Re-read metadata and attributes from the store."""
+        fresh = await AsyncArray.open(self.store, self.path, context=self.context)
+        self.metadata, self._attrs = fresh.metadata, fresh._attrs
+        self._pipeline = fresh._pipeline
+
+    # --- reading -------------------------------------------------------------------------
+
+    async def getitem(self, selection: Any) -> Any:
+        """Read ``selection`` with numpy/zarr-python ``z[...]`` semantics."""
+        return await self._read(indexing.indexer_for(selection, self.shape, self.chunks))
+
+    async def get_basic_selection(self, selection: Any = Ellipsis) -> Any:
+        """Read ints/slices/Ellipsis."""
+        return await self._read(indexing.basic_indexer(selection, self.shape, self.chunks))
+
+    async def get_orthogonal_selection(self, selection: Any) -> Any:
+        """Read an outer-product selection (per-axis ints, slices, int or bool arrays)."""
+        return await self._read(indexing.orthogonal_indexer(selection, self.shape, self.chunks))
+
+    async def get_coordinate_selection(self, selection: Any) -> Any:
+        """Read points given by a tuple of integer coordinate arrays (vindex)."""
+        return await self._read(indexing.coordinate_indexer(selection, self.shape, self.chunks))
+
+    async def get_mask_selection(self, mask: Any) -> Any:
+        """Read the elements where a boolean mask of the array's shape is True."""
+        return await self._read(indexing.mask_indexer(mask, self.shape, self.chunks))
+
+    async def _read(self, indexer: Any) -> Any:
+        check = self._stale_check_key()
+        if check is None:
+            return await self.chunk_io.read(indexer)
+        return await self.chunk_io.read(
+            indexer, (check,), lambda extras: self._verify_not_stale(check, extras.get(check))
+        )
+
+    def _stale_check_key(self) -> str | None:
+        # Opened from consolidated metadata: the array's own metadata rides along with the
+        # first chunk batch (no extra round trip), so stale consolidated metadata cannot yield
+        # wrong data.
+        view = self.context.consolidated
+        if view is None or self.path in view.validated or view.documents(self.path, ()) is None:
+            return None
+        return doc_key(self.path, self.metadata.metadata_key)
+
+    def _verify_not_stale(self, key: str, actual: bytes | None) -> None:
+        view = self.context.consolidated
+        assert view is not None
+        if actual is None:
+            raise ArrayNotFoundError(
+                f"consolidated metadata in {self.store.name} names array {self.name}, but its "
+                f"metadata {key!r} is gone (stale consolidated metadata; re-run consolidate_metadata)"
+            )
+        fmt = format_for(self.zarr_format)
+        try:
+            node = fmt.parse({self.metadata.metadata_key: actual}, self.path)
+        except MetadataError:
+            node = None
+        if node is not None and (node.kind != "array" or node.metadata.to_dict() != self.metadata.to_dict()):
+            raise ConsolidatedMetadataError(
+                f"consolidated metadata for array {self.name} in {self.store.name} is stale: {key!r} "
+                "has changed since it was consolidated (re-run consolidate_metadata)"
+            )
+        view.validated.add(self.path)
+
+    # --- writing ---------------------------------------------------------------------------
+
+    async def setitem(self, selection: Any, value: Any) -> None:
+        """Write ``value`` (broadcast) into ``selection`` with ``z[...] = value`` semantics."""
+        await self._write(indexing.indexer_for(selection, self.shape, self.chunks), value)
+
+    async def set_basic_selection(self, selection: Any, value: Any) -> None:
+        """Write into ints/slices/Ellipsis."""
+        await self._write(indexing.basic_indexer(selection, self.shape, self.chunks), value)
+
+    async def set_orthogonal_selection(self, selection: Any, value: Any) -> None:
+        """Write into an outer-product selection."""
+        await self._write(indexing.orthogonal_indexer(selection, self.shape, self.chunks), value)
+
+    async def set_coordinate_selection(self, selection: Any, value: Any) -> None:
+        """Write into points given by integer coordinate arrays."""
+        await self._write(indexing.coordinate_indexer(selection, self.shape, self.chunks), value)
+
+    async def set_mask_selection(self, mask: Any, value: Any) -> None:
+        """Write into the elements where a boolean mask is True."""
+        await self._write(indexing.mask_indexer(mask, self.shape, self.chunks), value)
+
+    def _prepare_value(self, indexer: Any, value: Any) -> np.ndarray:
+        dtype = self.dtype
+        try:
+            arr = np.asarray(value, dtype=dtype) if dtype.kind != "O" else np.asarray(value, dtype=object)
+        except (TypeError, ValueError) as exc:
+            raise ShapeMismatchError(f"cannot convert value to {dtype} for array {self.name}: {exc}") from None
+        try:
+            arr = np.broadcast_to(arr, indexer.shape)
+        except ValueError:
+            raise ShapeMismatchError(
+                f"cannot assign a value of shape {np.shape(value)} to a selection of shape "
+                f"{indexer.shape} in array {self.name}"
+            ) from None
+        return arr.reshape(indexer.buffer_shape)
+
+    async def _write(self, indexer: Any, value: Any) -> None:
+        self._check_writable()
+        values = self._prepare_value(indexer, value)
+        await self.chunk_io.write(indexer, values)
+
+    # --- shape changes ------------------------------------------------------------------------
+
+    async def resize(self, *shape: int | tuple[int, ...]) -> None:
+        """Change the shape; chunks wholly outside the new shape are deleted."""
+        self._check_writable()
+        new_shape: tuple[Any, ...] = (
+            tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+        )
+        if len(new_shape) != self.ndim:
+            raise ShapeMismatchError(f"resize of {self.name}: new shape {new_shape} must have {self.ndim} dimensions")
+        old_grid = self.cdata_shape
+        new_meta = self.metadata.with_shape(tuple(int(s) for s in new_shape))
+        await self.context.write_documents(self.store, self.path, new_meta.to_documents(self._attrs))
+        self.metadata = new_meta
+        new_grid = self.cdata_shape
+        if any(n < o for n, o in zip(new_grid, old_grid)):
+            doomed = chunk_keys(
+                self.path,
+                new_meta,
+                (c for c in itertools.product(*(range(g) for g in old_grid)) if any(ci >= ng for ci, ng in zip(c, new_grid))),
+            )
+            await self.store.delete_many(doomed)
+
+    async def append(self, data: Any, axis: int = 0) -> tuple[int, ...]:
+        """Append ``data`` along ``axis`` (growing the array) and return the new shape."""
+        self._check_writable()
+        data = np.asanyarray(data)
+        if data.ndim != self.ndim:
+            raise ShapeMismatchError(f"append to {self.name}: data has {data.ndim} dimensions, array has {self.ndim}")
+        if not -self.ndim <= axis < self.ndim:
+            raise ShapeMismatchError(f"append to {self.name}: axis {axis} out of range for {self.ndim} dimensions")
+        axis %= self.ndim
+        for i, (a, b) in enumerate(zip(self.shape, data.shape)):
+            if i != axis and a != b:
+                raise ShapeMismatchError(
+                    f"append to {self.name}: data shape {data.shape} does not match array shape "
+                    f"{self.shape} except on axis {axis}"
+                )
+        old = self.shape[axis]
+        new_shape = tuple(s + (data.shape[axis] if i == axis else 0) for i, s in enumerate(self.shape))
+        await self.resize(new_shape)
+        sel = tuple(slice(old, None) if i == axis else slice(None) for i in range(self.ndim))
+        await self.set_basic_selection(sel, data)
+        return new_shape
+
+    # --- info ------------------------------------------------------------------------------------
+
+    async def nchunks_initialized(self) -> int:
+        """Count the chunks that are stored (lists the array's prefix)."""
+        prefix = self.path + "/" if self.path else ""
+        names = {self.metadata.chunk_key(c) for c in itertools.product(*(range(g) for g in self.cdata_shape))}
+        n = 0
+        async for key in self.store.list_prefix(prefix):
+            if key[len(prefix) :] in names:
+                n += 1
+        return n
+
+    def info_items(self) -> list[tuple[str, str]]:
+        """(label, value) rows describing the array, as shown by ``info``."""
+        return [
+            ("Type", "azarr.Array"),
+            ("Name", self.name),
+            ("Format", str(self.zarr_format)),
+            ("Data type", str(self.dtype)),
+            ("Shape", str(self.shape)),
+            ("Chunk shape", str(self.chunks)),
+            ("Order", self.order),
+            ("Fill value", _show_scalar(self.fill_value)),
+            ("Codecs", ", ".join(repr(c) for c in self.codec_pipeline.codecs)),
+            ("Store", self.store.name),
+            ("No. bytes", str(self.nbytes)),
+            ("Chunks", str(self.nchunks)),
+            ("Read-only", str(self.read_only)),
+        ]
+
+
+__all__ = ["AsyncArray"]

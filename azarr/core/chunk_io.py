@@ -1,0 +1,407 @@
+"""Chunk I/O: the engine every format shares.
+
+A selection's indexer yields one projection per touched chunk. A read fetches every
+chunk key with ONE ``store.get_many`` call, decodes in the codec pool (as results arrive
+when there are many) and scatters into the output. A write builds each touched chunk
+(read-modify-write only for partially covered chunks, fetched with one ``get_many``),
+encodes it, and stores it; big numeric writes to per-key stores send early chunks while
+later ones are still being encoded. Chunks equal to the fill value are deleted instead of
+written (``write_empty_chunks=False``), so nothing is stored for empty regions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from azarr.codecs import CodecPipeline
+from azarr.core.cpu import INLINE_BYTES, codec_pool, run_cpu
+from azarr.core.hierarchy import doc_key
+from azarr.errors import CodecError
+from azarr.stores.base import Store
+
+
+def decode_chunk(pipeline: CodecPipeline, data: bytes, extent: tuple[int, ...] | None, key: str) -> np.ndarray:
+    """Decode chunk ``key``; any failure becomes a CodecError naming the key."""
+    try:
+        return pipeline.decode(data, extent)
+    except CodecError as exc:
+        if exc.key is None:
+            raise CodecError(f"chunk {key!r}: {exc}", key=key) from exc
+        raise
+    except Exception as exc:
+        raise CodecError(f"chunk {key!r} failed to decode: {type(exc).__name__}: {exc}", key=key) from exc
+
+
+def encode_chunk(pipeline: CodecPipeline, chunk: np.ndarray, extent: tuple[int, ...] | None, key: str) -> bytes:
+    """Encode chunk ``key``; any failure becomes a CodecError naming the key."""
+    try:
+        data = pipeline.encode(chunk, extent)
+    except CodecError as exc:
+        if exc.key is None:
+            raise CodecError(f"chunk {key!r}: {exc}", key=key) from exc
+        raise
+    except Exception as exc:
+        raise CodecError(f"chunk {key!r} failed to encode: {type(exc).__name__}: {exc}", key=key) from exc
+    return data if isinstance(data, bytes) else memoryview(data).tobytes()  # type: ignore[arg-type]
+
+
+def fill_scalar(metadata: Any) -> Any:
+    """The value unwritten elements read as (zero of the dtype when there is no fill value)."""
+    fv = metadata.fill_value
+    if fv is None:
+        return None if metadata.dtype.kind == "O" else np.zeros((), metadata.dtype)[()]
+    return fv
+
+
+def is_fill(chunk: np.ndarray, fill: Any) -> bool:
+    """Whether every element of ``chunk`` equals the fill value (NaN and NaT included)."""
+    if fill is None:
+        return False
+    if chunk.dtype.kind == "O":
+        return all(v == fill for v in chunk.flat)
+    if chunk.dtype.kind in "fc" and np.isnan(fill):
+        return bool(np.all(np.isnan(chunk)))
+    if chunk.dtype.kind in "Mm" and np.isnat(fill):
+        return bool(np.all(np.isnat(chunk)))
+    return bool(np.all(chunk == fill))
+
+
+def covers_whole(chunk_selection: Any, chunk_shape: tuple[int, ...]) -> bool:
+    """True when the selection covers the full chunk (not just its in-bounds part)."""
+    if not isinstance(chunk_selection, tuple) or len(chunk_selection) != len(chunk_shape):
+        return False
+    for sel, n in zip(chunk_selection, chunk_shape):
+        if not isinstance(sel, slice):
+            return False
+        start, stop, step = sel.indices(n)
+        if start != 0 or stop != n or step != 1:
+            return False
+    return True
+
+
+def does_codec_work(pipeline: CodecPipeline) -> bool:
+    """Whether chunks pass through real codec work (decoding is then worth a thread)."""
+    return bool(pipeline.bytes_bytes or pipeline.array_array) or pipeline.array_bytes.encoded_size(
+        pipeline.spec
+    ) is None
+
+
+# --- reads: decode while the rest arrive -----------------------------------------------------
+
+# Reads of at least this many chunks decode while the rest are still arriving.
+_EARLY_MIN = 16
+_EARLY_BATCH = 32
+
+
+class _EarlyDecoder:
+    """Decodes chunks in the codec pool as ``get_many`` delivers them (``on_value``).
+
+    On an object store a big read arrives in waves ~100 ms apart; decoding each wave
+    while the next is in flight removes the decode tail after the last response.
+    Used only with a store whose ``get_many`` is the base implementation (a wrapper
+    that overrides it may not accept ``on_value``).
+    """
+
+    @classmethod
+    def for_read(
+        cls, decode: Callable[[list[Any]], None], keys: list[str], projections: list[Any], store: Store
+    ) -> _EarlyDecoder | None:
+        """A decoder for this read, or None where early decoding does not apply."""
+        if len(keys) < _EARLY_MIN or type(store).get_many is not Store.get_many:
+            return None
+        by_key = dict(zip(keys, projections))
+        return cls(decode, by_key) if len(by_key) == len(keys) else None
+
+    def __init__(self, decode: Callable[[list[Any]], None], by_key: dict[str, Any]) -> None:
+        self.decode = decode
+        self.by_key = by_key
+        self.batch: list[Any] = []
+        self.futures: list[asyncio.Future[None]] = []
+
+    def add(self, key: str, data: bytes) -> None:
+        p = self.by_key.pop(key, None)  # what is left in by_key has not been decoded yet
+        if p is None:
+            return
+        self.batch.append((key, data, p))
+        if len(self.batch) >= _EARLY_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.batch:
+            loop = asyncio.get_running_loop()
+            self.futures.append(loop.run_in_executor(codec_pool(), self.decode, self.batch))
+            self.batch = []
+
+    async def finish(self) -> None:
+        self._flush()
+        await asyncio.gather(*self.futures)
+
+    async def abandon(self) -> None:
+        await asyncio.gather(*self.futures, return_exceptions=True)
+
+
+# --- writes: send early chunks while later ones encode ----------------------------------------
+
+# Writes of at least this many chunks send early chunks while later ones are encoded.
+STREAM_MIN = 64
+_STREAM_BATCH = 32
+
+
+def _streams_writes(pipeline: CodecPipeline, dtype: np.dtype, store: Store, chunks: int, nbytes: int) -> bool:
+    """Whether a write may overlap encoding with sending.
+
+    Only where a codec cannot fail on one chunk after accepting another: numeric data
+    through bytes->bytes codecs alone (no filters, no object dtype). The first batch is
+    still encoded before anything is sent, so a codec that rejects the array stores
+    nothing. Stores with a native batch write (Redis, MongoDB, SQLite) already send a
+    few requests for the whole write, so they keep the encode-then-send path.
+    """
+    return (
+        chunks >= STREAM_MIN
+        and nbytes >= INLINE_BYTES
+        and dtype.kind != "O"
+        and not pipeline.content_can_fail
+        and store._set_batch is None
+        and type(store).set_many is Store.set_many
+    )
+
+
+async def _encode_while_sending(
+    work: list[Any], build: Callable[[list[Any]], tuple[dict[str, bytes], list[str]]], store: Store
+) -> list[str]:
+    """Encode ``work`` in the codec pool in batches and send each chunk as soon as it is ready.
+
+    On an object store the encode of a big write would otherwise all happen before the
+    first PUT. At most ``concurrency`` sender tasks pull encoded chunks from one queue (a
+    task per chunk, or senders queued on the store's semaphore, cost more loop time than
+    the PUTs). Returns the keys to delete (chunks equal to the fill value). The first
+    failure stops everything pending.
+    """
+    loop = asyncio.get_running_loop()
+    pool = codec_pool()
+    batches = [work[i : i + _STREAM_BATCH] for i in range(0, len(work), _STREAM_BATCH)]
+    first_set, to_delete = await loop.run_in_executor(pool, build, batches[0])
+    # one queue, one wake-up per chunk (an Event would wake every idle sender per batch)
+    queue: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue()
+    n_senders = min(store.concurrency, len(work))
+    left = len(batches) - 1
+    failure: list[BaseException] = []
+
+    def stop_senders() -> None:
+        for _ in range(n_senders):
+            queue.put_nowait(None)
+
+    def encoded(fut: asyncio.Future[tuple[dict[str, bytes], list[str]]]) -> None:
+        nonlocal left
+        left -= 1
+        if fut.cancelled() or failure:
+            return
+        exc = fut.exception()
+        if exc is not None:
+            failure.append(exc)
+            stop_senders()
+            return
+        done, deleted = fut.result()
+        for item in done.items():
+            queue.put_nowait(item)
+        to_delete.extend(deleted)
+        if not left:
+            stop_senders()
+
+    for item in first_set.items():
+        queue.put_nowait(item)
+    if not left:
+        stop_senders()
+    encodes = [loop.run_in_executor(pool, build, b) for b in batches[1:]]
+    for fut in encodes:
+        fut.add_done_callback(encoded)
+
+    async def sender() -> None:
+        while (item := await queue.get()) is not None and not failure:
+            await store.set(*item)
+
+    senders = [asyncio.ensure_future(sender()) for _ in range(n_senders)]
+    try:
+        await asyncio.gather(*senders)
+        if failure:
+            raise failure[0]
+    except BaseException:
+        unfinished: list[asyncio.Future[Any]] = [*encodes, *senders]
+        for pending in unfinished:
+            pending.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
+        raise
+    return to_delete
+
+
+# --- the engine -----------------------------------------------------------------------------------
+
+
+class ChunkIO:
+    """Reads and writes the chunks of one array (store + path + metadata + pipeline)."""
+
+    def __init__(
+        self, store: Store, path: str, metadata: Any, pipeline: CodecPipeline, *, write_empty_chunks: bool = False
+    ) -> None:
+        self.store = store
+        self.path = path
+        self.metadata = metadata
+        self.pipeline = pipeline
+        self.write_empty_chunks = write_empty_chunks
+        self.chunk_shape: tuple[int, ...] = tuple(metadata.chunks)
+        self.dtype: np.dtype = metadata.dtype
+        self.fill = fill_scalar(metadata)
+        self._chunk_key = metadata.chunk_key
+        self._prefix = path + "/" if path else ""
+
+    def key(self, coords: tuple[int, ...]) -> str:
+        """The store key of chunk ``coords``."""
+        return self._prefix + self._chunk_key(coords)
+
+    def extent(self, coords: tuple[int, ...]) -> tuple[int, ...] | None:
+        """The in-bounds shape of chunk ``coords`` where the format stores edges truncated."""
+        if not self.pipeline.truncates_edges:
+            return None
+        return tuple(min(c, s - i * c) for i, c, s in zip(coords, self.chunk_shape, self.metadata.shape))
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def read(
+        self,
+        indexer: Any,
+        extra_keys: Iterable[str] = (),
+        verify: Callable[[dict[str, bytes]], None] | None = None,
+    ) -> Any:
+        """Read the selection.
+
+        ``extra_keys`` ride along in the same batched request (e.g. the array's metadata,
+        to check consolidated metadata for staleness); ``verify({key: value})`` sees them
+        before any chunk is decoded and may raise.
+        """
+        projections = list(indexer)
+        pipeline = self.pipeline
+        extent = self.extent
+        fill = self.fill
+        out = np.empty(indexer.buffer_shape, dtype=self.dtype)
+        keys = [self.key(p.chunk_coords) for p in projections]
+        extra = list(extra_keys) if keys else []
+
+        def decode_into(items: list[Any]) -> None:
+            for key, data, p in items:
+                chunk = decode_chunk(pipeline, data, extent(p.chunk_coords), key)
+                out[p.out_selection] = chunk[p.chunk_selection]
+
+        # with something to verify first, nothing is decoded before it is verified
+        early = None if verify is not None else _EarlyDecoder.for_read(decode_into, keys, projections, self.store)
+        extras: dict[str, bytes] = {}
+        try:
+            found: dict[str, bytes] = {}
+            if keys:
+                stream = {"on_value": early.add} if early is not None else {}
+                found = await self.store.get_many(keys + extra, **stream)
+            for k in extra:
+                value = found.pop(k, None)
+                if value is not None:
+                    extras[k] = value
+            if verify is not None and keys:
+                verify(extras)
+            if early is not None:
+                await early.finish()
+        except BaseException:
+            if early is not None:
+                await early.abandon()
+            raise
+        work = []
+        nbytes = 0
+        for key, p in zip(keys, projections):
+            data = found.get(key)
+            if data is None:
+                out[p.out_selection] = fill
+            elif early is None or key in early.by_key:  # not decoded early
+                work.append((key, data, p))
+                nbytes += len(data)
+
+        await run_cpu(work, decode_into, nbytes if does_codec_work(pipeline) else 0)
+        result = out.reshape(indexer.shape)
+        if result.ndim == 0:
+            return result[()]
+        return result
+
+    # --- writing ---------------------------------------------------------------------------
+
+    async def write(self, indexer: Any, values: np.ndarray) -> None:
+        """Write ``values`` (already shaped as ``indexer.buffer_shape``) into the selection."""
+        projections = list(indexer)
+        if not projections:
+            return
+        fill = self.fill
+        keys = [self.key(p.chunk_coords) for p in projections]
+        partial_keys = [k for k, p in zip(keys, projections) if not p.is_complete_chunk]
+        existing = await self.store.get_many(partial_keys) if partial_keys else {}
+        skip_empty = not self.write_empty_chunks
+        chunk_shape = self.chunk_shape
+        dtype = self.dtype
+        order = self.metadata.order
+        pipeline = self.pipeline
+        extent = self.extent
+
+        def build(items: list[tuple[str, Any]]) -> tuple[dict[str, bytes], list[str]]:
+            to_set: dict[str, bytes] = {}
+            to_delete: list[str] = []
+            for key, p in items:
+                old = existing.get(key)
+                if old is not None:
+                    chunk = np.array(decode_chunk(pipeline, old, extent(p.chunk_coords), key), copy=True)
+                elif p.is_complete_chunk and covers_whole(p.chunk_selection, chunk_shape):
+                    chunk = np.empty(chunk_shape, dtype=dtype, order=order)
+                else:
+                    chunk = np.full(chunk_shape, fill, dtype=dtype, order=order)
+                chunk[p.chunk_selection] = values[p.out_selection]
+                if skip_empty and is_fill(chunk, fill):
+                    to_delete.append(key)
+                else:
+                    to_set[key] = encode_chunk(pipeline, chunk, extent(p.chunk_coords), key)
+            return to_set, to_delete
+
+        work = list(zip(keys, projections))
+        nbytes = len(projections) * math.prod(chunk_shape) * dtype.itemsize
+        if _streams_writes(pipeline, dtype, self.store, len(work), nbytes):
+            to_delete = await _encode_while_sending(work, build, self.store)
+        else:
+            # everything is encoded before anything is written: a codec failure stores nothing
+            to_set: dict[str, bytes] = {}
+            to_delete = []
+
+            def build_into(items: list[tuple[str, Any]]) -> None:
+                done, dropped = build(items)
+                to_set.update(done)
+                to_delete.extend(dropped)
+
+            await run_cpu(work, build_into, nbytes)
+            if to_set:
+                await self.store.set_many(to_set)
+        if to_delete:
+            await self.store.delete_many(to_delete)
+
+
+def chunk_keys(path: str, metadata: Any, coords: Iterable[tuple[int, ...]]) -> list[str]:
+    """Store keys of the chunks at ``coords`` of the array at ``path``."""
+    return [doc_key(path, metadata.chunk_key(c)) for c in coords]
+
+
+__all__ = [
+    "STREAM_MIN",
+    "ChunkIO",
+    "chunk_keys",
+    "covers_whole",
+    "decode_chunk",
+    "does_codec_work",
+    "encode_chunk",
+    "fill_scalar",
+    "is_fill",
+]
