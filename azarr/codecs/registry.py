@@ -15,6 +15,7 @@ from azarr.codecs.pipeline import CodecPipeline
 from azarr.errors import MetadataError
 
 _CODECS: dict[str, type[Codec]] = {}
+_builtins_loaded = False
 
 #: modules whose import registers the built-in v3 codecs (imported on first lookup)
 _CODEC_MODULES = ("azarr.codecs.v3",)
@@ -35,13 +36,15 @@ def register_codec(cls: type[Codec]) -> type[Codec]:
 
 
 def _load_builtin_codecs() -> None:
+    global _builtins_loaded
     for module in _CODEC_MODULES:
         importlib.import_module(module)
+    _builtins_loaded = True
 
 
 def codec_class(name: str) -> type[Codec] | None:
     """The class registered for codec ``name`` (None if unknown)."""
-    if not _CODECS:
+    if not _builtins_loaded:  # not "if not _CODECS": importing one codec module registers only its own
         _load_builtin_codecs()
     return _CODECS.get(name)
 

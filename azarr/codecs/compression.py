@@ -1,0 +1,265 @@
+"""Compressors (bytes->bytes): ``zstd``, ``gzip`` and ``blosc``.
+
+Every decoder honours ``max_size`` (the most bytes a valid chunk decodes to, known
+when the codecs before it produce a fixed size): a chunk that would decode to more —
+a decompression bomb or a corrupt frame — raises :class:`CodecError` before more than
+``max_size`` bytes are allocated. zstd and blosc read the size their header states;
+zstd frames without one and gzip streams are decompressed with an output bound.
+
+The libraries are imported on first use (``import azarr`` stays light) and bound once
+per codec in :meth:`evolve`, so a chunk costs only the library call.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections.abc import Mapping
+from typing import Any, Self
+
+import numpy as np
+
+from azarr.codecs.abc import Buffer, BytesBytesCodec, ChunkSpec
+from azarr.codecs.registry import register_codec
+from azarr.errors import CodecError, MetadataError
+
+
+def _int(value: Any, what: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+        raise MetadataError(f"{what} must be an integer from {lo} to {hi}, got {value!r}")
+    return int(value)
+
+
+def _readable(data: Buffer) -> Any:
+    """``data`` as something every compression library reads: bytes, or a flat byte view."""
+    if isinstance(data, bytes):
+        return data
+    return memoryview(data).cast("B")  # type: ignore[arg-type]  # ndarrays export buffers
+
+
+def _too_big(codec: str, size: int, max_size: int) -> CodecError:
+    return CodecError(f"{codec}: chunk decodes to {size} bytes, more than the {max_size} a chunk can hold")
+
+
+# --- zstd -------------------------------------------------------------------------------------
+
+
+@register_codec
+class ZstdCodec(BytesBytesCodec):
+    """Zstandard compression (zarr-python's ``ZstdCodec``; level 0 is zstd's default level)."""
+
+    name = "zstd"
+
+    def __init__(self, *, level: int = 0, checksum: bool = False) -> None:
+        self.level = _int(level, "zstd level", -131072, 22)
+        if not isinstance(checksum, bool):
+            raise MetadataError(f"zstd checksum must be true or false, got {checksum!r}")
+        self.checksum = checksum
+        # zstandard's (de)compressor objects are not thread-safe: one per thread, made once
+        self._local = threading.local()
+
+    def to_config(self) -> dict[str, Any]:
+        return {"name": self.name, "configuration": {"level": self.level, "checksum": self.checksum}}
+
+    def _compressor(self) -> Any:
+        try:
+            return self._local.compressor
+        except AttributeError:
+            import zstandard
+
+            self._local.compressor = zstandard.ZstdCompressor(level=self.level, write_checksum=self.checksum)
+            return self._local.compressor
+
+    def _decompressor(self) -> Any:
+        try:
+            return self._local.decompressor
+        except AttributeError:
+            import zstandard
+
+            self._local.decompressor = zstandard.ZstdDecompressor()
+            return self._local.decompressor
+
+    def encode(self, data: Buffer, spec: ChunkSpec) -> Buffer:
+        """Compress ``data`` into one zstd frame that states its decompressed size."""
+        return self._compressor().compress(_readable(data))
+
+    def decode(self, data: Buffer, spec: ChunkSpec, max_size: int | None = None) -> Buffer:
+        """Decompress one frame, refusing to produce more than ``max_size`` bytes."""
+        import zstandard
+
+        buf = _readable(data)
+        try:
+            size = zstandard.frame_content_size(buf)
+        except zstandard.ZstdError as exc:
+            raise CodecError(f"zstd: not a zstd frame ({exc})") from None
+        if max_size is not None and size > max_size:
+            raise _too_big("zstd", size, max_size)
+        try:
+            if size >= 0:
+                return self._decompressor().decompress(buf)
+            if max_size is not None:
+                # no size in the frame header: the bound is the output buffer's size
+                return self._decompressor().decompress(buf, max_output_size=max_size)
+            return self._decompressor().decompressobj().decompress(buf)
+        except zstandard.ZstdError as exc:
+            if size < 0 and max_size is not None:
+                raise CodecError(
+                    f"zstd: chunk is corrupt or decodes to more than the {max_size} bytes a chunk can hold ({exc})"
+                ) from None
+            raise CodecError(f"zstd: {exc}") from None
+
+
+# --- gzip -------------------------------------------------------------------------------------
+
+
+@register_codec
+class GzipCodec(BytesBytesCodec):
+    """gzip (RFC 1952) compression (zarr-python's ``GzipCodec``; zlib streams are read too)."""
+
+    name = "gzip"
+
+    def __init__(self, *, level: int = 5) -> None:
+        self.level = _int(level, "gzip level", 0, 9)
+
+    def to_config(self) -> dict[str, Any]:
+        return {"name": self.name, "configuration": {"level": self.level}}
+
+    def encode(self, data: Buffer, spec: ChunkSpec) -> Buffer:
+        """Compress ``data`` as one gzip member (no file name, zero mtime)."""
+        return zlib.compress(_readable(data), self.level, wbits=31)
+
+    def decode(self, data: Buffer, spec: ChunkSpec, max_size: int | None = None) -> Buffer:
+        """Decompress every gzip member, refusing to produce more than ``max_size`` bytes."""
+        buf = _readable(data)
+        if max_size is None:
+            try:
+                return zlib.decompress(buf, 47)  # 32 + 15: a gzip or zlib header
+            except zlib.error as exc:
+                raise CodecError(f"gzip: {exc}") from None
+        parts: list[bytes] = []
+        produced = 0
+        rest: Any = buf
+        while True:
+            d = zlib.decompressobj(47)
+            try:
+                out = d.decompress(rest, max_size - produced + 1)
+            except zlib.error as exc:
+                raise CodecError(f"gzip: {exc}") from None
+            produced += len(out)
+            if produced > max_size or d.unconsumed_tail:
+                raise CodecError(f"gzip: chunk decodes to more than the {max_size} bytes a chunk can hold")
+            if not d.eof:
+                raise CodecError("gzip: the compressed stream is truncated")
+            parts.append(out)
+            rest = d.unused_data
+            if not rest:  # a further member (concatenated gzip) is decoded in turn
+                break
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+# --- blosc ------------------------------------------------------------------------------------
+
+_SHUFFLES = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
+_CNAMES = ("lz4", "lz4hc", "blosclz", "snappy", "zlib", "zstd")
+#: a blosc (v1) header: version, versionlz, flags, typesize, then uint32 nbytes, blocksize, cbytes
+_BLOSC_HEADER = 16
+
+
+def _blosc() -> Any:
+    import numcodecs.blosc
+
+    return numcodecs.blosc
+
+
+def _blosc_sizes(buf: Buffer) -> tuple[int, int]:
+    """(nbytes, cbytes) from a blosc header (numcodecs names the function with or without ``_``)."""
+    mod = _blosc()
+    sizes = getattr(mod, "cbuffer_sizes", None) or mod._cbuffer_sizes
+    nbytes, cbytes, _ = sizes(buf)
+    return int(nbytes), int(cbytes)
+
+
+@register_codec
+class BloscCodec(BytesBytesCodec):
+    """Blosc compression (zarr-python's ``BloscCodec``).
+
+    As in zarr-python, ``typesize`` and ``shuffle`` left as None are set from the data
+    type when the array is created: the element size, and ``bitshuffle`` for one-byte
+    elements, ``shuffle`` otherwise.
+    """
+
+    name = "blosc"
+
+    def __init__(
+        self,
+        *,
+        typesize: int | None = None,
+        cname: str = "zstd",
+        clevel: int = 5,
+        shuffle: str | int | None = None,
+        blocksize: int = 0,
+    ) -> None:
+        if isinstance(shuffle, int) and not isinstance(shuffle, bool):
+            shuffle = {v: k for k, v in _SHUFFLES.items()}.get(shuffle, shuffle)  # numcodecs' integers
+        if shuffle is not None and shuffle not in _SHUFFLES:
+            raise MetadataError(f"blosc shuffle must be one of {sorted(_SHUFFLES)}, got {shuffle!r}")
+        if cname not in _CNAMES:
+            raise MetadataError(f"blosc cname must be one of {list(_CNAMES)}, got {cname!r}")
+        self.typesize = None if typesize is None else _int(typesize, "blosc typesize", 1, 255)
+        self.cname = cname
+        self.clevel = _int(clevel, "blosc clevel", 0, 9)
+        self.shuffle: str | None = shuffle
+        self.blocksize = _int(blocksize, "blosc blocksize", 0, 2**31 - 1)
+
+    @classmethod
+    def from_config(cls, configuration: Mapping[str, Any]) -> Self:
+        """Build from a configuration (missing settings take zarr-python's defaults)."""
+        return cls(**dict(configuration))
+
+    def to_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {}
+        if self.typesize is not None:
+            config["typesize"] = self.typesize
+        config.update(cname=self.cname, clevel=self.clevel)
+        if self.shuffle is not None:
+            config["shuffle"] = self.shuffle
+        config["blocksize"] = self.blocksize
+        return {"name": self.name, "configuration": config}
+
+    def evolve(self, spec: ChunkSpec) -> Self:
+        """Fill ``typesize``/``shuffle`` from the data type where they were left unset."""
+        item = spec.dtype.itemsize if spec.dtype.kind != "O" else 1
+        item = max(1, min(item, 255))
+        typesize = self.typesize if self.typesize is not None else item
+        shuffle = self.shuffle if self.shuffle is not None else ("bitshuffle" if item == 1 else "shuffle")
+        return type(self)(
+            typesize=typesize, cname=self.cname, clevel=self.clevel, shuffle=shuffle, blocksize=self.blocksize
+        )
+
+    def encode(self, data: Buffer, spec: ChunkSpec) -> Buffer:
+        """Compress ``data`` with this codec's settings."""
+        codec = self if self.typesize is not None and self.shuffle is not None else self.evolve(spec)
+        assert codec.shuffle is not None
+        return _blosc().compress(
+            data, codec.cname.encode("ascii"), codec.clevel, _SHUFFLES[codec.shuffle], codec.blocksize,
+            codec.typesize,
+        )  # fmt: skip
+
+    def decode(self, data: Buffer, spec: ChunkSpec, max_size: int | None = None) -> Buffer:
+        """Decompress, after checking the header's sizes against the data and ``max_size``."""
+        buf = _readable(data)
+        if len(buf) < _BLOSC_HEADER:
+            raise CodecError(f"blosc: chunk of {len(buf)} bytes is shorter than a blosc header")
+        # the header states both sizes: checked before blosc reads past the data or allocates
+        nbytes, cbytes = _blosc_sizes(buf)
+        if cbytes != len(buf):
+            raise CodecError(f"blosc: header states {cbytes} compressed bytes, chunk holds {len(buf)}")
+        if max_size is not None and nbytes > max_size:
+            raise _too_big("blosc", nbytes, max_size)
+        try:
+            return _blosc().decompress(buf)
+        except RuntimeError as exc:
+            raise CodecError(f"blosc: {exc}") from None
+
+
+__all__ = ["BloscCodec", "GzipCodec", "ZstdCodec"]
