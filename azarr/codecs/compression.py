@@ -256,6 +256,8 @@ class BloscCodec(BytesBytesCodec):
             raise CodecError(f"blosc: header states {cbytes} compressed bytes, chunk holds {len(buf)}")
         if max_size is not None and nbytes > max_size:
             raise _too_big("blosc", nbytes, max_size)
+        if nbytes == 0:
+            return b""  # c-blosc reports an empty result as a failure
         try:
             return _blosc().decompress(buf)
         except RuntimeError as exc:

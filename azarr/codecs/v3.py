@@ -15,7 +15,7 @@ from azarr.codecs.bytes import BytesCodec
 from azarr.codecs.checksum import Crc32cCodec
 from azarr.codecs.compression import BloscCodec, GzipCodec, ZstdCodec
 from azarr.codecs.pipeline import CodecPipeline
-from azarr.codecs.registry import codec_from_config
+from azarr.codecs.registry import codec_class, codec_from_config
 from azarr.codecs.transpose import TransposeCodec
 from azarr.codecs.vlen import VLenBytesCodec, VLenUTF8Codec
 from azarr.errors import MetadataError
@@ -50,6 +50,14 @@ def _as_codec(value: Any, where: str) -> Codec:
     if isinstance(value, Codec):
         return value
     if isinstance(value, str):
+        # a bare name at creation is the codec with its defaults (as zarr-python's classes:
+        # bytes in the machine's order), not the bare metadata entry (bytes without endian)
+        cls = codec_class(value)
+        if cls is not None:
+            try:
+                return cls()
+            except TypeError as exc:
+                raise MetadataError(f"{where}: codec {value!r} needs settings: {exc}") from None
         return codec_from_config(value, where)
     if isinstance(value, Mapping):
         if "id" in value and "name" not in value:  # a numcodecs config
