@@ -341,7 +341,9 @@ def data_type_from_dtype(dtype: Any, key: str = "zarr.json") -> DataTypeV3:
     if isinstance(dtype, str):
         if dtype in ("string", "str", "T"):
             return parse_data_type("string", key)
-        if dtype in ("bytes", "variable_length_bytes") or _RAW.fullmatch(dtype) or dtype in NUMERIC_TYPES:
+        if dtype in ("bytes", "variable_length_bytes"):
+            return parse_data_type("variable_length_bytes", key)
+        if _RAW.fullmatch(dtype) or dtype in NUMERIC_TYPES:
             return parse_data_type(dtype, key)
     if dtype is str:
         return parse_data_type("string", key)
@@ -370,6 +372,8 @@ def _from_numpy(dt: np.dtype, given: Any, key: str) -> DataTypeV3:
         )
     if kind == "U":
         if dt.itemsize == 0:
+            if isinstance(given, str):  # "U" names no length (as zarr-python reads it)
+                raise MetadataError(f"{key}: dtype {given!r} has no length (give one, e.g. 'U8', or use str)")
             return parse_data_type("string", key)  # numpy's dtype(str)
         return parse_data_type({"name": "fixed_length_utf32", "configuration": {"length_bytes": dt.itemsize}}, key)
     if kind in "SV":
