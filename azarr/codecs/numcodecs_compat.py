@@ -143,7 +143,9 @@ class NumcodecsArrayCodec(_Numcodec, ArrayArrayCodec):
         out_spec = self.resolve(spec)
         out = np.asarray(ensure_contiguous_ndarray_like(self.codec.encode(np.ascontiguousarray(chunk))))
         if out.dtype != out_spec.dtype:
-            out = out.astype(out_spec.dtype)
+            # same width: the filter handed back the bits under another dtype (bitround's uints)
+            same_width = out.dtype.itemsize == out_spec.dtype.itemsize
+            out = out.view(out_spec.dtype) if same_width else out.astype(out_spec.dtype)
         return out.reshape(out_spec.shape)
 
     def decode(self, chunk: np.ndarray, spec: ChunkSpec) -> np.ndarray:
