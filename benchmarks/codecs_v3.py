@@ -124,26 +124,28 @@ class ZarrChain:
         return nd.as_numpy_array()
 
 
+def measure(data: np.ndarray, ours: list[Any], theirs: list[Any], runs: int, reps: int) -> tuple[Any, Any]:
+    """Paired (decode, encode) timings of one chain, after checking both sides agree."""
+    from azarr.codecs import ChunkSpec, CodecPipeline
+
+    pipe = CodecPipeline(ours, ChunkSpec(data.shape, data.dtype, "" if data.dtype == object else 0))
+    zchain = ZarrChain(theirs, data)
+    stored = pipe.encode(data)
+    zstored = zchain.encode(data)
+    assert np.array_equal(pipe.decode(stored), data) and np.array_equal(zchain.decode(zstored), data)
+    assert np.array_equal(pipe.decode(zstored.to_bytes()), data)  # each reads the other's bytes
+    decode = paired(lambda: pipe.decode(stored), lambda: zchain.decode(zstored), runs, reps)
+    encode = paired(lambda: pipe.encode(data), lambda: zchain.encode(data), runs, reps)
+    return decode, encode
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--reps", type=int, default=50)
     args = parser.parse_args()
 
-    from azarr.codecs import ChunkSpec, CodecPipeline
-
-    rows = []
-    for name, (data, ours, theirs) in chains().items():
-        pipe = CodecPipeline(ours, ChunkSpec(data.shape, data.dtype, "" if data.dtype == object else 0))
-        zchain = ZarrChain(theirs, data)
-        stored = pipe.encode(data)
-        zstored = zchain.encode(data)
-        assert np.array_equal(pipe.decode(stored), data) and np.array_equal(zchain.decode(zstored), data)
-        # each reads the other's bytes: the same format
-        assert np.array_equal(pipe.decode(zstored.to_bytes()), data)
-        decode = paired(lambda: pipe.decode(stored), lambda: zchain.decode(zstored), args.runs, args.reps)
-        encode = paired(lambda: pipe.encode(data), lambda: zchain.encode(data), args.runs, args.reps)
-        rows.append((name, decode, encode))
+    rows = [(name, *measure(data, ours, theirs, args.runs, args.reps)) for name, (data, ours, theirs) in chains().items()]
 
     print(f"per chunk, medians of {args.runs} paired runs x {args.reps} calls (us); "
           "ratio = median per-run azarr / zarr-python")  # fmt: skip
