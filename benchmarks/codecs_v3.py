@@ -1,7 +1,7 @@
 """Per-chunk CPU of Zarr v3 codec chains: azarr's v3 pipeline vs zarr-python 3's codecs, same process.
 
-For each codec chain, one 1 MiB chunk (float32 (512, 512), smooth data; strings for
-vlen-utf8) is encoded and decoded many times. zarr-python's side calls its codecs'
+For each codec chain, one chunk (float32, smooth data; strings for vlen-utf8) of 1 MiB
+and one of 4 KiB are encoded and decoded many times. zarr-python's side calls its codecs'
 synchronous methods directly, chained as its pipeline chains them: the least CPU
 zarr-python spends per chunk (its asyncio batching is left out). Prints medians per
 chunk and the median per-run ratio azarr / zarr-python (below 1 = azarr faster).
@@ -22,7 +22,8 @@ import numpy as np
 
 warnings.filterwarnings("ignore")
 
-SHAPE = (512, 512)
+#: a 1 MiB chunk (codec work dominates) and a 4 KiB one (per-call overhead dominates)
+SHAPES = {"1 MiB": (512, 512), "4 KiB": (32, 32)}
 
 
 def paired(ours: Callable[[], object], theirs: Callable[[], object], runs: int, reps: int) -> tuple[float, float, float]:
@@ -47,15 +48,16 @@ def paired(ours: Callable[[], object], theirs: Callable[[], object], runs: int, 
     return statistics.median(a), statistics.median(b), statistics.median(ratios)
 
 
-def chains() -> dict[str, tuple[Any, list[Any], list[Any]]]:
-    """name -> (data, azarr codecs, zarr-python codecs)."""
+def chains(shape: tuple[int, int]) -> dict[str, tuple[Any, list[Any], list[Any]]]:
+    """name -> (data, azarr codecs, zarr-python codecs) for chunks of ``shape``."""
     import zarr.codecs as zc
 
     from azarr import codecs as ac
 
-    x = np.linspace(0, 50, SHAPE[0] * SHAPE[1], dtype="f4").reshape(SHAPE)
+    x = np.linspace(0, 50, shape[0] * shape[1], dtype="f4").reshape(shape)
     data = np.sin(x) * 100 + x
-    strings = np.array([f"station-{i % 977}-{i}" for i in range(64 * 1024)], dtype=object).reshape(256, 256)
+    n = shape[0] * shape[1] // 4  # strings: about as many bytes as the float chunk
+    strings = np.array([f"station-{i % 977}-{i}" for i in range(n)], dtype=object).reshape(shape[0] // 2, -1)
     return {
         "bytes": (data, [ac.BytesCodec()], [zc.BytesCodec()]),
         "bytes+zstd": (data, [ac.BytesCodec(), ac.ZstdCodec()], [zc.BytesCodec(), zc.ZstdCodec()]),
@@ -142,20 +144,21 @@ def measure(data: np.ndarray, ours: list[Any], theirs: list[Any], runs: int, rep
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--reps", type=int, default=50)
+    parser.add_argument("--reps", type=int, default=20, help="calls per run for 1 MiB chunks (x100 for 4 KiB)")
     args = parser.parse_args()
 
-    rows = [(name, *measure(data, ours, theirs, args.runs, args.reps)) for name, (data, ours, theirs) in chains().items()]
-
-    print(f"per chunk, medians of {args.runs} paired runs x {args.reps} calls (us); "
-          "ratio = median per-run azarr / zarr-python")  # fmt: skip
-    print(f"{'chain':24s} {'decode azarr':>13s} {'zarr-python':>12s} {'ratio':>6s}   "
-          f"{'encode azarr':>13s} {'zarr-python':>12s} {'ratio':>6s}")  # fmt: skip
-    for name, (dec_a, dec_z, dec_r), (enc_a, enc_z, enc_r) in rows:
-        print(
-            f"{name:24s} {dec_a * 1e6:13.1f} {dec_z * 1e6:12.1f} {dec_r:6.2f}   "
-            f"{enc_a * 1e6:13.1f} {enc_z * 1e6:12.1f} {enc_r:6.2f}"
-        )
+    print(f"medians of {args.runs} paired runs (us per chunk); ratio = median per-run azarr / zarr-python")
+    for label, shape in SHAPES.items():
+        reps = args.reps if label == "1 MiB" else args.reps * 100
+        print(f"\n{label} chunks {shape}, {reps} calls per run")
+        print(f"{'chain':24s} {'decode azarr':>13s} {'zarr-python':>12s} {'ratio':>6s}   "
+              f"{'encode azarr':>13s} {'zarr-python':>12s} {'ratio':>6s}")  # fmt: skip
+        for name, (data, ours, theirs) in chains(shape).items():
+            (dec_a, dec_z, dec_r), (enc_a, enc_z, enc_r) = measure(data, ours, theirs, args.runs, reps)
+            print(
+                f"{name:24s} {dec_a * 1e6:13.1f} {dec_z * 1e6:12.1f} {dec_r:6.2f}   "
+                f"{enc_a * 1e6:13.1f} {enc_z * 1e6:12.1f} {enc_r:6.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -44,6 +44,20 @@ def _too_big(codec: str, size: int, max_size: int) -> CodecError:
 
 # --- zstd -------------------------------------------------------------------------------------
 
+# python-zstandard's decompressors are not thread-safe and hold no settings: one per thread
+# for the whole process, made on first use (not one per array and thread)
+_ZSTD_LOCAL = threading.local()
+
+
+def _zstd_decompressor() -> Any:
+    try:
+        return _ZSTD_LOCAL.decompressor
+    except AttributeError:
+        import zstandard
+
+        _ZSTD_LOCAL.decompressor = zstandard.ZstdDecompressor()
+        return _ZSTD_LOCAL.decompressor
+
 
 @register_codec
 class ZstdCodec(BytesBytesCodec):
@@ -56,20 +70,9 @@ class ZstdCodec(BytesBytesCodec):
         if not isinstance(checksum, bool):
             raise MetadataError(f"zstd checksum must be true or false, got {checksum!r}")
         self.checksum = checksum
-        # python-zstandard's decompressor objects are not thread-safe: one per thread, made once
-        self._local = threading.local()
 
     def to_config(self) -> dict[str, Any]:
         return {"name": self.name, "configuration": {"level": self.level, "checksum": self.checksum}}
-
-    def _decompressor(self) -> Any:
-        try:
-            return self._local.decompressor
-        except AttributeError:
-            import zstandard
-
-            self._local.decompressor = zstandard.ZstdDecompressor()
-            return self._local.decompressor
 
     def encode(self, data: Buffer, spec: ChunkSpec) -> Buffer:
         """Compress ``data`` into one zstd frame that states its decompressed size.
@@ -94,11 +97,11 @@ class ZstdCodec(BytesBytesCodec):
             raise _too_big("zstd", size, max_size)
         try:
             if size >= 0:
-                return self._decompressor().decompress(buf)
+                return _zstd_decompressor().decompress(buf)
             if max_size is not None:
                 # no size in the frame header: the bound is the output buffer's size
-                return self._decompressor().decompress(buf, max_output_size=max_size)
-            return self._decompressor().decompressobj().decompress(buf)
+                return _zstd_decompressor().decompress(buf, max_output_size=max_size)
+            return _zstd_decompressor().decompressobj().decompress(buf)
         except zstandard.ZstdError as exc:
             if size < 0 and max_size is not None:
                 raise CodecError(
