@@ -26,7 +26,9 @@ warnings.filterwarnings("ignore")
 SHAPES = {"1 MiB": (512, 512), "4 KiB": (32, 32)}
 
 
-def paired(ours: Callable[[], object], theirs: Callable[[], object], runs: int, reps: int) -> tuple[float, float, float]:
+def paired(
+    ours: Callable[[], object], theirs: Callable[[], object], runs: int, reps: int
+) -> tuple[float, float, float]:
     """(median time of ours, of theirs, median of the per-run ratios), per call.
 
     Each run times ``reps`` calls of one, then of the other, so both see the same machine

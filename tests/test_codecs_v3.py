@@ -199,7 +199,8 @@ def test_vlen_rejects_corrupt_and_mis_sized_chunks() -> None:
     with pytest.raises(CodecError, match="vlen-utf8"):
         p.decode(good[:-1])
     with pytest.raises(CodecError, match="2 items, expected 3"):
-        p.decode(bytes(pipeline([VLenUTF8Codec()], (2,), object, "").encode(np.array(["a", "b"], dtype=object))))  # type: ignore[arg-type]
+        two = pipeline([VLenUTF8Codec()], (2,), object, "").encode(np.array(["a", "b"], dtype=object))
+        p.decode(bytes(two))  # type: ignore[arg-type]
 
 
 def test_bytes_codec_rejects_a_chunk_of_the_wrong_size() -> None:
@@ -431,7 +432,10 @@ def test_codecs_for_accepts_our_codecs_numcodecs_dicts_and_names() -> None:
     expected = [
         {"name": "transpose", "configuration": {"order": [1, 0]}},
         {"name": "bytes", "configuration": {"endian": "little"}},
-        {"name": "blosc", "configuration": {"typesize": 8, "cname": "zstd", "clevel": 5, "shuffle": "shuffle", "blocksize": 0}},
+        {
+            "name": "blosc",
+            "configuration": {"typesize": 8, "cname": "zstd", "clevel": 5, "shuffle": "shuffle", "blocksize": 0},
+        },
         {"name": "crc32c"},
     ]
     assert codecs_for("f8", filters=TransposeCodec(order=[1, 0]), compressors=[BloscCodec(), Crc32cCodec()]) == expected
@@ -475,7 +479,8 @@ def test_codecs_for_rejects_misplaced_or_unknown_codecs(kw: dict[str, Any], mess
 def test_codec_objects_repr_and_equality() -> None:
     assert ZstdCodec(level=3) == ZstdCodec(level=3) != ZstdCodec(level=4)
     assert repr(GzipCodec(level=2)) == "GzipCodec(level=2)"
-    assert BloscCodec().to_config() == {"name": "blosc", "configuration": {"cname": "zstd", "clevel": 5, "blocksize": 0}}
+    unset = {"name": "blosc", "configuration": {"cname": "zstd", "clevel": 5, "blocksize": 0}}
+    assert BloscCodec().to_config() == unset  # typesize and shuffle come from the data type
 
 
 # --- oracles: zarr-python 3 and tensorstore write, the v3 pipeline reads (and back) ----------------
@@ -634,8 +639,11 @@ TS_CHAINS: dict[str, list[dict[str, Any]]] = {
         {"name": "bytes", "configuration": {"endian": "big"}},
         {"name": "blosc", "configuration": {"cname": "lz4", "clevel": 5, "shuffle": "shuffle", "typesize": 2}},
     ],
-    "gzip-crc": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "gzip", "configuration": {"level": 3}},
-                 {"name": "crc32c"}],
+    "gzip-crc": [
+        {"name": "bytes", "configuration": {"endian": "little"}},
+        {"name": "gzip", "configuration": {"level": 3}},
+        {"name": "crc32c"},
+    ],
     "zstd": [{"name": "bytes", "configuration": {"endian": "big"}},
              {"name": "zstd", "configuration": {"level": 1, "checksum": True}}],
 }  # fmt: skip
@@ -647,11 +655,14 @@ TS_CODECS_FOR = {
         compressors=BloscCodec(cname="lz4", shuffle="shuffle", typesize=2),
     ),
     "gzip-crc": lambda dt: codecs_for(dt, compressors=[GzipCodec(level=3), "crc32c"]),
-    "zstd": lambda dt: codecs_for(dt, serializer=BytesCodec(endian="big"), compressors=ZstdCodec(level=1, checksum=True)),
+    "zstd": lambda dt: codecs_for(
+        dt, serializer=BytesCodec(endian="big"), compressors=ZstdCodec(level=1, checksum=True)
+    ),
 }  # fmt: skip
 TS_FILLS = {"b": True, "i": -2, "u": 3, "f": "NaN", "c": ["Infinity", 2.5]}
 TS_MATRIX = [
-    (dtype, chain, KEY_ENCODINGS[i % 4], i % 2 == 0) for i, (dtype, chain) in enumerate(itertools.product(TS_DTYPES, TS_CHAINS))
+    (dtype, chain, KEY_ENCODINGS[i % 4], i % 2 == 0)
+    for i, (dtype, chain) in enumerate(itertools.product(TS_DTYPES, TS_CHAINS))
 ]
 
 
@@ -771,3 +782,14 @@ def test_packbits_filter_round_trip() -> None:
     stored = p.encode(data)
     assert len(bytes(memoryview(stored).cast("B"))) < data.nbytes  # type: ignore[arg-type]
     assert_same(p.decode(stored), data)
+
+
+def test_content_can_fail_marks_the_codecs_whose_encoding_depends_on_values() -> None:
+    # the core encodes every chunk before sending any when a codec can reject a chunk's values
+    assert pipeline([VLenUTF8Codec(), ZstdCodec()], (2,), object, "").content_can_fail
+    delta = ArrayMetadataV3.create((4,), (2,), "f4", codecs=codecs_for("f4", filters=[numcodecs.Delta("f4")]))
+    assert v3_pipeline(delta).content_can_fail
+    fixed = [TransposeCodec(order=[1, 0]), BytesCodec(), BloscCodec(), Crc32cCodec()]
+    assert not pipeline(fixed, (2, 2), "f4").content_can_fail
+    with pytest.raises(CodecError, match="vlen-utf8: cannot encode"):
+        pipeline([VLenUTF8Codec()], (2,), object, "").encode(np.array(["a", 3], dtype=object))

@@ -479,8 +479,8 @@ def test_zarr_python_accepts_the_data_types_we_cannot_create() -> None:
 
 
 def test_array_interface() -> None:
-    meta, _ = parse(array_doc(shape=[10, 0, 7], chunk_grid={"name": "regular", "configuration": {"chunk_shape": [3, 2, 7]}},
-                              dimension_names=["t", "y", "x"]))  # fmt: skip
+    grid = {"name": "regular", "configuration": {"chunk_shape": [3, 2, 7]}}
+    meta, _ = parse(array_doc(shape=[10, 0, 7], chunk_grid=grid, dimension_names=["t", "y", "x"]))
     assert (meta.chunks, meta.order, meta.ndim, meta.grid_shape) == ((3, 2, 7), "C", 3, (4, 0, 1))
     assert meta.zarr_format == 3 and meta.metadata_key == ZARR_JSON
     bigger = meta.with_shape((12, 4, 7))

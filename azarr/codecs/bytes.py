@@ -84,7 +84,9 @@ class BytesCodec(ArrayBytesCodec):
         assert stored is not None
         expected = spec.nbytes
         if _nbytes(data) != expected:
-            raise CodecError(f"bytes codec: chunk holds {_nbytes(data)} bytes, expected {expected} for shape {spec.shape}")
+            raise CodecError(
+                f"bytes codec: chunk holds {_nbytes(data)} bytes, expected {expected} for shape {spec.shape}"
+            )
         arr = np.frombuffer(data, dtype=stored).reshape(spec.shape)
         if stored != spec.dtype:
             arr = arr.astype(spec.dtype)  # byte swap into the array's (native) dtype

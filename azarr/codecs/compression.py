@@ -1,14 +1,14 @@
 """Compressors (bytes->bytes): ``zstd``, ``gzip`` and ``blosc``.
 
-zstd frames are decoded with python-zstandard (it reads a frame's stated size and takes
-an output bound; numcodecs does neither). Every decoder honours ``max_size`` (the most bytes a valid chunk decodes to, known
-when the codecs before it produce a fixed size): a chunk that would decode to more —
-a decompression bomb or a corrupt frame — raises :class:`CodecError` before more than
-``max_size`` bytes are allocated. zstd and blosc read the size their header states;
-zstd frames without one and gzip streams are decompressed with an output bound.
+Every decoder honours ``max_size`` (the most bytes a valid chunk decodes to, known when
+the codecs before it produce a fixed size): a chunk that would decode to more — a
+decompression bomb or a corrupt frame — raises :class:`CodecError` before more than
+``max_size`` bytes are allocated. zstd and blosc check the size their header states;
+zstd frames without one and gzip streams are decompressed with an output bound. zstd
+frames are decoded with python-zstandard, which reads a frame's stated size and takes an
+output bound (numcodecs does neither).
 
-The libraries are imported on first use (``import azarr`` stays light) and bound once
-per codec in :meth:`evolve`, so a chunk costs only the library call.
+The libraries are imported on first use, so ``import azarr`` stays light.
 """
 
 from __future__ import annotations

@@ -164,6 +164,9 @@ class NumcodecsArrayCodec(_Numcodec, ArrayArrayCodec):
 class NumcodecsArrayBytesCodec(_Numcodec, ArrayBytesCodec):
     """A numcodecs codec that serialises arrays itself (v3 ``numcodecs.pcodec``, ``numcodecs.zfpy``)."""
 
+    # a serialiser can reject one chunk's values after accepting another's
+    content_can_fail = True
+
     def evolve(self, spec: ChunkSpec) -> Self:
         """Build the codec now, so a bad configuration fails when the pipeline is built."""
         self.codec  # noqa: B018

@@ -21,6 +21,8 @@ class _VLenCodec(ArrayBytesCodec):
 
     _numcodecs_name = ""
     _instance: Any = None
+    # an object chunk can hold an item of the wrong type (None, a number) after a good chunk
+    content_can_fail = True
 
     @classmethod
     def _codec(cls) -> Any:
