@@ -1,9 +1,12 @@
-"""An xarray backend: ``xr.open_dataset(url, engine="azarr")`` for Zarr v2 / N5 stores.
+"""An xarray backend: ``xr.open_dataset(url, engine="azarr")`` for Zarr v2 / v3 / N5 stores.
 
-Reads datasets laid out as zarr-python / ``Dataset.to_zarr`` writes them: dimension names
-in the ``_ARRAY_DIMENSIONS`` attribute, CF attributes decoded by xarray, the array's
-fill value exposed as ``_FillValue``. Variables are lazy (each read is an orthogonal
-selection on the azarr array) and carry the stored chunks as preferred dask chunks.
+Reads datasets laid out as ``Dataset.to_zarr`` writes them, exactly as xarray's own zarr
+engine does: Zarr v3 keeps dimension names in ``dimension_names`` and a CF ``_FillValue``
+attribute in xarray's encoded form (the array's fill value is not a mask there); Zarr v2
+keeps dimension names in the ``_ARRAY_DIMENSIONS`` attribute and the array's fill value
+is exposed as ``_FillValue``. CF attributes are decoded by xarray. Variables are lazy
+(each read is an orthogonal selection on the azarr array) and carry the stored chunks as
+preferred dask chunks.
 """
 
 from __future__ import annotations
@@ -44,8 +47,26 @@ class AzarrBackendArray(BackendArray):
         return np.asarray(self.array.oindex[key])
 
 
+def _variable_v3(arr: Array, attrs: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    dims = list(arr.metadata.dimension_names or ())
+    if len(dims) != arr.ndim:
+        raise MetadataError(
+            f"array {arr.name} has no dimension_names for its {arr.ndim} dimensions (not an xarray-style dataset)"
+        )
+    if "_FillValue" in attrs:  # xarray's own encoding of the CF fill value in v3 attributes
+        from xarray.backends.zarr import FillValueCoder
+
+        attrs["_FillValue"] = FillValueCoder.decode(attrs["_FillValue"], arr.dtype)
+    return dims, attrs
+
+
 def _variable(name: str, arr: Array) -> xr.Variable:
     attrs = arr.attrs.asdict()
+    if arr.zarr_format == 3:
+        dims, attrs = _variable_v3(arr, attrs)
+        data = indexing.LazilyIndexedArray(AzarrBackendArray(arr))
+        encoding = {"chunks": arr.chunks, "preferred_chunks": dict(zip(dims, arr.chunks)), "fill_value": arr.fill_value}
+        return xr.Variable(dims, data, attrs, encoding)
     dims = attrs.pop(DIMENSION_KEY, None)
     if dims is None:
         if arr.ndim:
@@ -87,9 +108,9 @@ def open_azarr_dataset(
 
 
 class AzarrBackendEntrypoint(BackendEntrypoint):
-    """``engine="azarr"``: read Zarr v2 / N5 datasets with azarr's async stores."""
+    """``engine="azarr"``: read Zarr v2 / v3 / N5 datasets with azarr's async stores."""
 
-    description = "Open Zarr v2 and N5 datasets with azarr (async stores: S3, GCS, Azure, Redis, MongoDB, SQLite...)"
+    description = "Open Zarr v2, v3 and N5 datasets with azarr (async stores: S3, GCS, Azure, Redis, MongoDB, SQLite...)"
     url = "https://github.com/azarr/azarr"
     open_dataset_parameters = (
         "filename_or_obj", "drop_variables", "group", "storage_options", "consolidated",

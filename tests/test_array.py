@@ -78,26 +78,33 @@ async def test_partial_write_reads_only_partial_chunks() -> None:
     np.testing.assert_array_equal(await a.getitem(...), expected)
 
 
-async def test_empty_chunks_not_written_and_deleted() -> None:
+FORMATS = pytest.mark.parametrize("fmt", [2, 3])
+META = {2: (".zarray", ".zgroup"), 3: ("zarr.json", "zarr.json")}
+
+
+@FORMATS
+async def test_empty_chunks_not_written_and_deleted(fmt: int) -> None:
     store = MemoryStore()
-    a = await aio.open_array(store, "w", shape=(20, 20), chunks=(10, 10), dtype="f4", fill_value=0)
+    a = await aio.open_array(store, "w", shape=(20, 20), chunks=(10, 10), dtype="f4", fill_value=0, zarr_format=fmt)
     await a.setitem(..., 0)
-    assert sorted(store._data) == [".zarray"]
+    assert sorted(store._data) == [META[fmt][0]]
     await a.setitem((slice(0, 10), slice(0, 10)), 1)
-    assert "0.0" in store._data
+    assert a.chunk_key((0, 0)) in store._data
     await a.setitem((slice(0, 10), slice(0, 10)), 0)
-    assert "0.0" not in store._data
+    assert a.chunk_key((0, 0)) not in store._data
     store2 = MemoryStore()
-    nan = await aio.open_array(store2, "w", path="n", shape=(4,), chunks=(2,), dtype="f8", fill_value=np.nan)
+    nan = await aio.open_array(store2, "w", path="n", shape=(4,), chunks=(2,), dtype="f8", fill_value=np.nan,
+                               zarr_format=fmt)
     await nan.setitem(..., np.nan)
-    assert sorted(store2._data) == [".zgroup", "n/.zarray"]
+    assert sorted(store2._data) == sorted([META[fmt][1], f"n/{META[fmt][0]}"])
 
 
-async def test_write_empty_chunks_option() -> None:
+@FORMATS
+async def test_write_empty_chunks_option(fmt: int) -> None:
     store = MemoryStore()
-    a = await aio.open_array(store, "w", shape=(4,), chunks=(2,), dtype="i1", write_empty_chunks=True)
+    a = await aio.open_array(store, "w", shape=(4,), chunks=(2,), dtype="i1", write_empty_chunks=True, zarr_format=fmt)
     await a.setitem(..., 0)
-    assert {"0", "1"} <= set(store._data)
+    assert {a.chunk_key((0,)), a.chunk_key((1,))} <= set(store._data)
 
 
 async def test_missing_chunks_read_fill_value() -> None:
@@ -150,23 +157,27 @@ async def test_create_validates_before_touching_store() -> None:
     assert store._data == before
 
 
-async def test_codec_error_names_key() -> None:
+@FORMATS
+async def test_codec_error_names_key(fmt: int) -> None:
     store = MemoryStore()
-    a = await aio.open_array(store, "w", path="arr", shape=(4,), chunks=(2,), dtype="i4")
+    a = await aio.open_array(store, "w", path="arr", shape=(4,), chunks=(2,), dtype="i4", zarr_format=fmt)
     await a.setitem(..., [1, 2, 3, 4])
-    store._data["arr/1"] = b"garbage"
+    key = a.chunk_key((1,))
+    store._data[key] = b"garbage"
     with pytest.raises(CodecError) as info:
         await a.getitem(...)
-    assert "arr/1" in str(info.value)
+    assert key in str(info.value)
 
 
-async def test_large_read_decodes_early_and_matches() -> None:
+@FORMATS
+async def test_large_read_decodes_early_and_matches(fmt: int) -> None:
     # >= 16 chunks through the base get_many: chunks are decoded as they arrive.
     store = MemoryStore()
     data = np.random.default_rng(1).integers(0, 1000, (96, 80)).astype("i4")
-    a = await aio.open_array(store, "w", path="e", shape=data.shape, chunks=(8, 8), dtype="i4", fill_value=-1)
+    a = await aio.open_array(store, "w", path="e", shape=data.shape, chunks=(8, 8), dtype="i4", fill_value=-1,
+                             zarr_format=fmt)
     await a.setitem(..., data)
-    await store.delete("e/3.4")  # a missing chunk still reads as fill
+    await store.delete(a.chunk_key((3, 4)))  # a missing chunk still reads as fill
     expect = data.copy()
     expect[24:32, 32:40] = -1
     np.testing.assert_array_equal(await a.getitem(...), expect)
@@ -174,14 +185,16 @@ async def test_large_read_decodes_early_and_matches() -> None:
     np.testing.assert_array_equal(await a.get_orthogonal_selection(([1, 50, 95], slice(None))), expect[[1, 50, 95]])
 
 
-async def test_large_read_codec_error_names_key() -> None:
+@FORMATS
+async def test_large_read_codec_error_names_key(fmt: int) -> None:
     store = MemoryStore()
-    a = await aio.open_array(store, "w", path="big", shape=(64, 64), chunks=(8, 8), dtype="i4")
+    a = await aio.open_array(store, "w", path="big", shape=(64, 64), chunks=(8, 8), dtype="i4", zarr_format=fmt)
     await a.setitem(..., np.ones((64, 64), "i4"))
-    store._data["big/5.6"] = b"garbage"
+    key = a.chunk_key((5, 6))
+    store._data[key] = b"garbage"
     with pytest.raises(CodecError) as info:
         await a.getitem(...)
-    assert "big/5.6" in str(info.value)
+    assert key in str(info.value)
 
 
 async def test_bad_selections() -> None:
@@ -298,7 +311,7 @@ class PerKeyStore(MemoryStore):
         self.set_keys: list[str] = []
 
     async def _set(self, key: str, value: bytes) -> None:
-        chunk = not key.rpartition("/")[2].startswith(".")
+        chunk = not key.rpartition("/")[2].startswith(".") and not key.endswith("zarr.json")
         if chunk and self.encoded_at_first_set is None:
             self.encoded_at_first_set = self.encoded
         if key == self.fail_key:
@@ -325,26 +338,26 @@ def _counting_encoder(store: PerKeyStore, monkeypatch: pytest.MonkeyPatch, fail:
     monkeypatch.setattr(array_module, "encode_chunk", slow_encode)
 
 
-async def test_large_write_sends_early_chunks_while_encoding(monkeypatch: pytest.MonkeyPatch) -> None:
+@FORMATS
+async def test_large_write_sends_early_chunks_while_encoding(monkeypatch: pytest.MonkeyPatch, fmt: int) -> None:
     store = PerKeyStore()
     data = np.random.default_rng(3).standard_normal((512, 512)).astype("f4")
-    a = await aio.open_array(store, "w", path="s", shape=data.shape, chunks=(16, 16), dtype="f4")
+    a = await aio.open_array(store, "w", path="s", shape=data.shape, chunks=(16, 16), dtype="f4", zarr_format=fmt)
     _counting_encoder(store, monkeypatch)
     await a.setitem(..., data)
     assert store.encoded == 1024
     assert store.encoded_at_first_set is not None and store.encoded_at_first_set < 512
-    assert sorted(store.set_keys) == sorted(
-        f"s/{i}.{j}" for i in range(32) for j in range(32)
-    )
+    assert sorted(store.set_keys) == sorted(a.chunk_key((i, j)) for i in range(32) for j in range(32))
     np.testing.assert_array_equal(await a.getitem(...), data)
 
 
-async def test_streamed_write_failure_raises_and_stops_sending() -> None:
-    store = PerKeyStore(fail_key="s/20.5")
-    a = await aio.open_array(store, "w", path="s", shape=(512, 512), chunks=(16, 16), dtype="f4")
+@pytest.mark.parametrize(("fmt", "fail_key"), [(2, "s/20.5"), (3, "s/c/20/5")])
+async def test_streamed_write_failure_raises_and_stops_sending(fmt: int, fail_key: str) -> None:
+    store = PerKeyStore(fail_key=fail_key)
+    a = await aio.open_array(store, "w", path="s", shape=(512, 512), chunks=(16, 16), dtype="f4", zarr_format=fmt)
     with pytest.raises(StoreError) as info:
         await asyncio.wait_for(a.setitem(..., np.ones((512, 512), "f4")), 30)
-    assert "s/20.5" in str(info.value)
+    assert fail_key in str(info.value)
     sent = len(store.set_keys)
     await asyncio.sleep(0.2)
     assert len(store.set_keys) == sent  # nothing keeps writing after the error

@@ -1,4 +1,6 @@
-"""Consolidated metadata: one read opens a hierarchy; writes keep .zmetadata true; interop."""
+"""Consolidated metadata (Zarr v2 .zmetadata): one read opens a hierarchy; writes keep it true; interop.
+
+The v3 form (inline in the root zarr.json) is tested in test_v3.py."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from tests.counting import CountingStore
 
 
 async def build(store: Store) -> None:
-    root = await aio.open_group(store, "w")
+    root = await aio.open_group(store, "w", zarr_format=2)  # v2 here; test_v3.py covers v3
     await root.update_attributes({"title": "t"})
     for i in range(5):
         a = await root.create_array(f"a{i}", shape=(10,), chunks=(5,), dtype="i4", attributes={"i": i})
@@ -108,7 +110,7 @@ async def test_stale_document_does_not_give_wrong_data() -> None:
 
 
 def test_zarr_python_reads_azarr_consolidated(tmp_path: Path) -> None:
-    g = azarr.open_group(str(tmp_path), mode="w")
+    g = azarr.open_group(str(tmp_path), mode="w", zarr_format=2)
     g.attrs["a"] = 1
     g.create_group("sub").create_array("x", shape=(3,), chunks=(2,), dtype="i2").__setitem__(Ellipsis, [1, 2, 3])
     azarr.consolidate_metadata(str(tmp_path))
@@ -147,7 +149,7 @@ def test_single_read_on_a_real_server(redis_url: str) -> None:
     from azarr.stores import RedisStore
 
     prefix = f"cons{uuid.uuid4().hex[:8]}"
-    g = azarr.open_group(RedisStore(redis_url, prefix=prefix), mode="w")
+    g = azarr.open_group(RedisStore(redis_url, prefix=prefix), mode="w", zarr_format=2)
     for i in range(10):
         g.create_group(f"grp{i}").create_array("x", shape=(4,), chunks=(2,), dtype="i2").__setitem__(Ellipsis, i)
     azarr.consolidate_metadata(RedisStore(redis_url, prefix=prefix))

@@ -35,26 +35,29 @@ def test_pickles_are_small(tmp_path: object) -> None:
     assert len(pickle.dumps(RedisStore("redis://127.0.0.1:1/0"))) < 600
 
 
-def test_redis_read_write_1024_chunks_no_metadata_storm(client: Client, redis_url: str) -> None:
+@pytest.mark.parametrize(("zarr_format", "meta_key"), [(2, ".zarray"), (3, "zarr.json")])
+def test_redis_read_write_1024_chunks_no_metadata_storm(client: Client, redis_url: str, zarr_format: int,
+                                                        meta_key: str) -> None:
     prefix = f"dask{uuid.uuid4().hex[:8]}"
     store = RedisStore(redis_url, prefix=prefix)
     data = np.random.default_rng(0).standard_normal((256, 256)).astype("f4")
     darr = da.from_array(data, chunks=(8, 8))  # 32 x 32 = 1024 chunks
-    z = from_dask(darr, store, chunks=(8, 8))
+    z = from_dask(darr, store, chunks=(8, 8), zarr_format=zarr_format)
+    assert z.zarr_format == zarr_format
     assert z.nchunks == 1024
     np.testing.assert_array_equal(z[...], data)
     sync = redis.Redis.from_url(redis_url)
     lazy = to_dask(z)
     assert lazy.numblocks == (32, 32)
     # prove workers read no metadata: remove it after the graph is built
-    meta = sync.get(f"{prefix}:.zarray")
-    sync.delete(f"{prefix}:.zarray")
+    meta = sync.get(f"{prefix}:{meta_key}")
+    sync.delete(f"{prefix}:{meta_key}")
     sync.config_resetstat()
     result = lazy.compute()
     stats = {k.removeprefix("cmdstat_"): v["calls"] for k, v in sync.info("commandstats").items()}
     np.testing.assert_array_equal(result, data)
     assert stats.get("mget", 0) == 1024, stats  # exactly one batched read per chunk task, no metadata reads
-    sync.set(f"{prefix}:.zarray", meta)
+    sync.set(f"{prefix}:{meta_key}", meta)
     # a second write from workers, through the pickled array
     (lazy * 2).store(z, lock=False)
     np.testing.assert_array_equal(z[...], data * 2)

@@ -1,4 +1,4 @@
-"""xarray backend: datasets written by Dataset.to_zarr (zarr-python, v2) open with engine="azarr"."""
+"""xarray backend: datasets written by Dataset.to_zarr (zarr-python, v2 and v3) open with engine="azarr"."""
 
 from __future__ import annotations
 
@@ -33,11 +33,13 @@ def make_dataset() -> xr.Dataset:
     return ds
 
 
+@pytest.mark.parametrize("zarr_format", [2, 3])
 @pytest.mark.parametrize("consolidated", [True, False])
-def test_to_zarr_reads_back_identically(tmp_path: Path, consolidated: bool) -> None:
+def test_to_zarr_reads_back_identically(tmp_path: Path, consolidated: bool, zarr_format: int) -> None:
     ds = make_dataset()
+    ds = ds.assign_coords(station=("lon", np.array(["a", "bb", "ccc", "dd", "e"])))  # string coordinate
     path = tmp_path / "ds.zarr"
-    ds.chunk({"time": 2}).to_zarr(path, zarr_format=2, consolidated=consolidated)
+    ds.chunk({"time": 2}).to_zarr(path, zarr_format=zarr_format, consolidated=consolidated)
     got = xr.open_dataset(path, engine="azarr", chunks={})
     assert got["temp"].chunks is not None
     xr.testing.assert_identical(got.load(), xr.open_dataset(path, engine="zarr").load())
@@ -46,7 +48,8 @@ def test_to_zarr_reads_back_identically(tmp_path: Path, consolidated: bool) -> N
     assert got["temp"].attrs["units"] == "K"
     assert np.isnan(got["temp"].values[0, 0, 0])
     assert got["time"].dtype.kind == "M"
-    assert set(got.coords) == {"time", "lat", "lon"}
+    assert set(got.coords) == {"time", "lat", "lon", "station"}
+    assert list(got["station"].values) == ["a", "bb", "ccc", "dd", "e"]
 
 
 def test_lazy_selection_and_group(tmp_path: Path) -> None:
@@ -71,7 +74,7 @@ def test_datatree(tmp_path: Path) -> None:
 
 
 def test_azarr_written_dataset_opens(tmp_path: Path) -> None:
-    g = azarr.open_group(str(tmp_path / "mine.zarr"), mode="w")
+    g = azarr.open_group(str(tmp_path / "mine.zarr"), mode="w", zarr_format=2)
     x = g.create_array("x", shape=(3,), dtype="f8")
     x[...] = [1.0, 2.0, 3.0]
     x.attrs["_ARRAY_DIMENSIONS"] = ["x"]
@@ -80,3 +83,16 @@ def test_azarr_written_dataset_opens(tmp_path: Path) -> None:
     v.attrs["_ARRAY_DIMENSIONS"] = ["x"]
     ds = xr.open_dataset(str(tmp_path / "mine.zarr"), engine="azarr")
     np.testing.assert_array_equal(ds["v"].values, [5.0, np.nan, 7.0])
+
+
+def test_azarr_written_v3_dataset_opens_as_with_the_zarr_engine(tmp_path: Path) -> None:
+    g = azarr.open_group(str(tmp_path / "mine.zarr"), mode="w")
+    assert g.zarr_format == 3
+    x = g.create_array("x", shape=(3,), dtype="f8", dimension_names=["x"])
+    x[...] = [1.0, 2.0, 3.0]
+    v = g.create_array("v", shape=(3,), dtype="i4", fill_value=-9, dimension_names=["x"])
+    v[...] = [5, -9, 7]
+    ds = xr.open_dataset(str(tmp_path / "mine.zarr"), engine="azarr")
+    # v3: the array's fill value is not a CF mask (as xarray's own zarr engine reads it)
+    np.testing.assert_array_equal(ds["v"].values, [5, -9, 7])
+    xr.testing.assert_identical(ds.load(), xr.open_dataset(str(tmp_path / "mine.zarr"), engine="zarr").load())

@@ -18,7 +18,7 @@ from azarr.meta.formats import format_for
 #: keywords only Zarr v2 knows
 V2_ONLY_KEYWORDS = ("compressor", "dimension_separator", "object_codec")
 #: the format of new nodes when nothing else decides
-DEFAULT_FORMAT = 2  # becomes 3 once the v3 metadata and codecs are in
+DEFAULT_FORMAT = 3
 
 
 def _is_numcodecs(obj: Any) -> bool:

@@ -124,7 +124,8 @@ a[2:, 3:] = np.arange(13 * 7).reshape(13, 7)
     assert g.attrs["who"] == "zarr2"
     np.testing.assert_array_equal(g["m/n"][...], expected)
 
-    mine = azarr.open_group(MongoDBStore(mongodb_uri, database="azarr_test", collection=coll_name + "b"), mode="w")
+    mine = azarr.open_group(MongoDBStore(mongodb_uri, database="azarr_test", collection=coll_name + "b"), mode="w",
+                            zarr_format=2)
     mine.attrs["who"] = "azarr"
     b = mine.create_array("r/s", shape=(9, 9), chunks=(4, 4), dtype="<u1", fill_value=1)
     b[:5, :5] = 200

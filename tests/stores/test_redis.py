@@ -120,7 +120,7 @@ a[3:, :5] = np.arange(17 * 5).reshape(17, 5)
     assert g.attrs["who"] == "zarr2"
     np.testing.assert_array_equal(g["x/y"][...], expected)
 
-    mine = azarr.open_group(RedisStore(redis_url, prefix=prefix + "b"), mode="w")
+    mine = azarr.open_group(RedisStore(redis_url, prefix=prefix + "b"), mode="w", zarr_format=2)
     mine.attrs["who"] = "azarr"
     b = mine.create_array("p/q", shape=(11, 5), chunks=(4, 4), dtype="f8", fill_value=np.nan)
     b[1:10, 1:4] = 2.5

@@ -52,7 +52,7 @@ def test_end_to_end_url_and_other_process(s3_endpoint: str, s3_bucket: str) -> N
     np.testing.assert_array_equal(r[...], data)
     np.testing.assert_array_equal(r[100:140, 7:90:3], data[100:140, 7:90:3])
     keys = [o["Key"] for o in boto3_client(s3_endpoint).list_objects_v2(Bucket=s3_bucket)["Contents"]]
-    assert "data/demo.zarr/.zarray" in keys and "data/demo.zarr/7.7" in keys
+    assert "data/demo.zarr/zarr.json" in keys and "data/demo.zarr/c/7/7" in keys
     # a pickled array works in a fresh (spawned) process
     ctx = multiprocessing.get_context("spawn")
     q = ctx.Queue()

@@ -102,7 +102,7 @@ store.close()
 def test_azarr_writes_zarr2_reads(tmp_path: Path) -> None:
     path = str(tmp_path / "az.db")
     store = SQLiteStore(path)
-    g = azarr.open_group(store, mode="w")
+    g = azarr.open_group(store, mode="w", zarr_format=2)
     g.attrs["who"] = "azarr"
     a = g.create_array("sub/b", shape=(33, 17), chunks=(8, 8), dtype="<i8", fill_value=3)
     a[2:30, 1:] = np.arange(28 * 16).reshape(28, 16)
