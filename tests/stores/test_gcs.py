@@ -84,6 +84,9 @@ async def test_lean_path_and_gcsfs_path_agree(gcs_endpoint: str, gcs_bucket: str
             assert await store.get("a b/ü.0") == b"0123456789"
             assert await store.get_range("a b/ü.0", 2, 5) == b"234"
             assert await store.get_range("a b/ü.0", 20) == b""
+            assert await store.get_ranges([("a b/ü.0", SuffixRange(3)), ("a b/ü.0", ByteRange(8, 20)), ("nope", SuffixRange(1))]) == {
+                ("a b/ü.0", SuffixRange(3)): b"789", ("a b/ü.0", ByteRange(8, 20)): b"89",
+            }
             assert await store.exists("a b/ü.0") and not await store.exists("nope")
             assert await store.get("nope") is None
         await sdk.set("x", b"from gcsfs")

@@ -268,3 +268,16 @@ def test_ranged_reads_are_hedged(s3_endpoint: str, s3_bucket: str) -> None:
     assert hedger is not None
     assert stalled > 0 and hedger.hedge_wins > 0, (stalled, hedger.hedges, hedger.hedge_wins)
     assert hedger.hedges <= 0.1 * hedger.requests
+
+
+async def test_ranged_reads_through_aiobotocore(s3_endpoint: str, s3_bucket: str) -> None:
+    raw = boto3_client(s3_endpoint)
+    raw.put_object(Bucket=s3_bucket, Key="sdk/r", Body=b"0123456789")
+    raw.put_object(Bucket=s3_bucket, Key="sdk/empty", Body=b"")
+    store = S3Store(s3_bucket, "sdk", endpoint_url=s3_endpoint, **S3_CREDENTIALS, fast_path=False)
+    try:
+        cases = StoreTests.RANGE_CASES
+        got = await store.get_ranges([("r", rng) for rng in cases] + [("empty", rng) for rng in cases] + [("gone", ByteRange(0, 2))])
+        assert got == {("r", rng): want for rng, want in cases.items()} | {("empty", rng): b"" for rng in cases}
+    finally:
+        await store.close()
