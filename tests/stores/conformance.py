@@ -72,6 +72,13 @@ class InFlightCounter:
         return wrapped
 
 
+def unhedged(store: Store) -> Store:
+    """``store`` with hedging off, for tests that count its concurrency limit: a hedged
+    duplicate is an extra request by design, bounded by the hedging budget, not the limit."""
+    store.hedger = None
+    return store
+
+
 class StoreTests:
     """Shared behaviour tests; subclass and provide the fixtures/hooks above.
 
@@ -286,10 +293,7 @@ class StoreTests:
         await store.close()
 
     async def test_get_ranges_large_batch_honours_the_limit(self, store_factory: Factory) -> None:
-        store = store_factory(concurrency=6)
-        # A hedged duplicate is an extra request by design (bounded by the hedging budget,
-        # not by the concurrency limit); this test counts the limit, so it reads unhedged.
-        store.hedger = None
+        store = unhedged(store_factory(concurrency=6))
         values = {f"lb/{i}": bytes(range(i, i + 64)) for i in range(25)}
         await self.raw_set_many(store, values)
         requests: list[RangeRequest] = []
@@ -308,7 +312,7 @@ class StoreTests:
         await store.close()
 
     async def test_get_ranges_limit_shared_with_other_calls(self, store_factory: Factory) -> None:
-        store = store_factory(concurrency=2)
+        store = unhedged(store_factory(concurrency=2))
         await self.raw_set_many(store, {f"sr/{i}": b"0123456789" for i in range(20)})
         counter = InFlightCounter(store)
         results = await asyncio.gather(
@@ -535,7 +539,7 @@ class StoreTests:
     # --- concurrency ----------------------------------------------------------------------
 
     async def test_concurrency_limit_honoured(self, store_factory: Factory) -> None:
-        store = store_factory(concurrency=3)
+        store = unhedged(store_factory(concurrency=3))
         assert store.concurrency == 3
         await self.raw_set_many(store, {f"cc/{i}": b"v" for i in range(40)})
         counter = InFlightCounter(store)
@@ -551,7 +555,7 @@ class StoreTests:
         await store.close()
 
     async def test_limit_shared_by_batches(self, store_factory: Factory) -> None:
-        store = store_factory(concurrency=2)
+        store = unhedged(store_factory(concurrency=2))
         await self.raw_set_many(store, {f"sh/{i}": b"v" for i in range(50)})
         counter = InFlightCounter(store)
         results = await asyncio.gather(*(store.get_many([f"sh/{j}" for j in range(i, 50, 5)]) for i in range(5)))
