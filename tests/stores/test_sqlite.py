@@ -30,7 +30,9 @@ class TestSQLiteStore(StoreTests):
         return factory
 
     async def raw_set(self, store: Store, key: str, value: bytes) -> None:
-        with sqlite3.connect(store.path) as conn:  # type: ignore[attr-defined]
+        # raw_set_many runs 16 of these at once: wait for the write lock as long as it takes
+        # (SQLite's default 5 s ran out on a loaded machine)
+        with sqlite3.connect(store.path, timeout=60) as conn:  # type: ignore[attr-defined]
             conn.execute("CREATE TABLE IF NOT EXISTS zarr(k TEXT PRIMARY KEY, v BLOB)")
             conn.execute("REPLACE INTO zarr VALUES (?, ?)", (key, value))
 
