@@ -261,9 +261,11 @@ class AzureBlobStore(Store):
         if size == 0:
             return b""
         rng = ByteRange(max(0, size - length))
-        status, body, headers = await self._blobs().request("GET", name, rng=http_range(rng), if_match=head.get("etag"))
+        status, body, headers = await self._blobs().request(
+            "GET", name, rng=http_range(rng), if_match=head.get("etag")
+        )
         if status == 412:
-            raise TransientStoreError(f"{self.name}: blob {key!r} changed while its tail was read", store=self.name, key=key)
+            raise self._changed(key)
         return await range_answer(status, body, headers, rng, lambda: self._exists(key), store=self, key=key)
 
     async def _sdk_suffix(self, key: str, length: int) -> bytes | None:
@@ -273,13 +275,20 @@ class AzureBlobStore(Store):
             if props.size == 0:
                 return b""
             stream = await self._client().download_blob(
-                name, offset=max(0, props.size - length), etag=props.etag, match_condition=MatchConditions.IfNotModified
+                name, offset=max(0, props.size - length), etag=props.etag,
+                match_condition=MatchConditions.IfNotModified,
             )
             return await stream.readall()
         except ResourceNotFoundError:
             return None
         except ResourceModifiedError as exc:
-            raise TransientStoreError(f"{self.name}: blob {key!r} changed while its tail was read", store=self.name, key=key) from exc
+            raise self._changed(key) from exc
+
+    def _changed(self, key: str) -> TransientStoreError:
+        # transient: the store's retry reads the new blob from the start (HEAD, then GET)
+        return TransientStoreError(
+            f"{self.name}: blob {key!r} changed while its tail was read", store=self.name, key=key
+        )
 
     async def _set(self, key: str, value: bytes) -> None:
         if self._endpoint is not None:

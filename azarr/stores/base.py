@@ -2,9 +2,10 @@
 
 A backend implements a few protected primitives (``_get``, ``_set``, ``_delete``,
 ``_list_prefix``, the ranged reads ``_get_range`` / ``_get_suffix`` and, where it has native
-batches, ``_get_batch`` / ``_get_ranges_batch`` / ``_set_batch`` / ``_delete_batch``). The public methods here add what every store must do the same way:
-key validation, read-only enforcement, ONE concurrency budget per store, retries with
-exponential backoff and jitter, and error wrapping that names store and key.
+batches, ``_get_batch`` / ``_get_ranges_batch`` / ``_set_batch`` / ``_delete_batch``). The
+public methods here add what every store must do the same way: key validation, read-only
+enforcement, ONE concurrency budget per store, retries with exponential backoff and
+jitter, and error wrapping that names store and key.
 
 Semantics fixed here:
 

@@ -2,9 +2,9 @@
 
 ``get_many`` is one MGET per batch, ``get_ranges`` one MULTI/EXEC transaction of GETRANGEs
 per batch, ``set_many`` one MSET (atomic) per batch, ``delete_many`` one DEL per batch,
-listing uses SCAN (never KEYS). redis.asyncio clients
-belong to the event loop that created them, so one client (with a connection pool sized
-to the store's concurrency) is kept per running loop and created lazily.
+listing uses SCAN (never KEYS). redis.asyncio clients belong to the event loop that
+created them, so one client (with a connection pool sized to the store's concurrency) is
+kept per running loop and created lazily.
 """
 
 from __future__ import annotations

@@ -244,8 +244,8 @@ class SQLiteStore(Store):
                 params += (i, key, 0, 0)
 
         def q(conn: sqlite3.Connection) -> dict[RangeRequest, bytes]:
-            rows_per_statement = max(1, min(_MAX_RANGE_ROWS, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 4))
-            step = 4 * rows_per_statement
+            parameters = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+            step = 4 * max(1, min(_MAX_RANGE_ROWS, parameters // 4))  # 4 parameters a row
             out: dict[RangeRequest, bytes] = {}
             several = len(params) > step
             if several:  # one read transaction: every statement sees the same snapshot
