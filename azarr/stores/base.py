@@ -80,6 +80,19 @@ DEFAULT_CONCURRENCY = 64
 OBJECT_STORE_CONCURRENCY = 256
 
 
+class _Name:
+    """A store's name formatted only when asked (error messages): ``repr`` of a store is
+    not free, and a batched read must not pay it per request."""
+
+    __slots__ = ("store",)
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __str__(self) -> str:
+        return self.store.name
+
+
 class Store(abc.ABC):
     """Abstract async key/value store.
 
@@ -275,7 +288,7 @@ class Store(abc.ABC):
         :class:`~azarr.stores.ranges.InvalidRangeError` naming the store and key.
         """
         validate_key(key)
-        return await self._read_one("get_range", key, from_bounds(start, end, self.name, key))
+        return await self._read_one("get_range", key, from_bounds(start, end, _Name(self), key))
 
     async def get_ranges(
         self,
@@ -302,14 +315,17 @@ class Store(abc.ABC):
         data)``, if given, is called on the event loop for each result as soon as it
         arrives, so a caller can decode while later requests are still in flight.
         """
-        plan: dict[str, builtins.list[Range]] = {}
-        for request in dict.fromkeys(check_request(r, self.name) for r in requests):
-            key, rng = request
+        plan: dict[str, builtins.list[Range]] = {}  # key -> its distinct ranges
+        whole: set[str] = set()  # keys also asked for whole: read once, ranges cut from it
+        name = _Name(self)
+        for key, rng in dict.fromkeys(check_request(r, name) for r in requests):
             ranges = plan.get(key)
             if ranges is None:
                 validate_key(key)
                 ranges = plan[key] = []
             ranges.append(rng)
+            if rng is None:
+                whole.add(key)
         out: dict[RangeRequest, bytes] = {}
         if not plan:
             return out
@@ -323,7 +339,12 @@ class Store(abc.ABC):
                 if on_value is not None:
                     on_value((key, want), part)
 
-        fetches = [(k, r) for k, ranges in plan.items() for r in ([None] if None in ranges else ranges)]
+        fetches: builtins.list[RangeRequest] = []
+        for key, ranges in plan.items():
+            if key in whole:
+                fetches.append((key, None))
+            else:
+                fetches.extend((key, rng) for rng in ranges)
         batch = self._get_ranges_batch
         if batch is not None:
 
@@ -366,6 +387,8 @@ class Store(abc.ABC):
         splitting one key's ranges (a key with more ranges than that is a batch alone), so
         a backend that must read a whole value to slice it reads it once."""
         limit = max(1, self.batch_size)
+        if len(fetches) <= limit:
+            return [fetches]
         batches: builtins.list[builtins.list[RangeRequest]] = []
         current: builtins.list[RangeRequest] = []
         i = 0

@@ -71,11 +71,16 @@ class ByteRange:
     end: int | None = None
 
     def __post_init__(self) -> None:
-        owner = f"ByteRange(start={self.start!r}, end={self.end!r})"
-        start = _offset(self.start, "start", owner)
+        start, end = self.start, self.end
+        if type(start) is int and 0 <= start <= MAX_OFFSET and (
+            end is None or (type(end) is int and start <= end <= MAX_OFFSET)
+        ):
+            return  # the common case, checked without formatting anything
+        owner = f"ByteRange(start={start!r}, end={end!r})"
+        start = _offset(start, "start", owner)
         object.__setattr__(self, "start", start)  # numpy integers become plain ints
-        if self.end is not None:
-            end = _offset(self.end, "end", owner)
+        if end is not None:
+            end = _offset(end, "end", owner)
             if end < start:
                 raise InvalidRangeError(f"{owner}: end must be >= start")
             object.__setattr__(self, "end", end)
@@ -93,7 +98,9 @@ class SuffixRange:
     length: int
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "length", _offset(self.length, "length", f"SuffixRange(length={self.length!r})"))
+        length = self.length
+        if type(length) is not int or not 0 <= length <= MAX_OFFSET:
+            object.__setattr__(self, "length", _offset(length, "length", f"SuffixRange(length={length!r})"))
 
     @property
     def is_empty(self) -> bool:
@@ -130,31 +137,33 @@ def read_range(value: bytes, rng: Range) -> bytes:
     return value[start:stop]
 
 
-def check_request(request: object, store: str) -> RangeRequest:
-    """Return ``request`` as ``(key, range)`` or raise :class:`InvalidRangeError` naming the store
-    and key. Keys are not validated here (the store does that)."""
-    key: object
-    rng: object
+def check_request(request: object, store: object) -> RangeRequest:
+    """Return ``request`` as ``(key, range)`` or raise :class:`InvalidRangeError` naming the
+    store and key (``store`` is formatted only then). Keys are not validated here."""
+    if type(request) is tuple and len(request) == 2:
+        key, rng = request
+        if type(key) is str and (rng is None or type(rng) is ByteRange or type(rng) is SuffixRange):
+            return request  # the common case: no copy, no message
+    name = str(store)
     try:
         key, rng = request  # type: ignore[misc]
     except (TypeError, ValueError):
-        raise InvalidRangeError(
-            f"{store}: a range request is a (key, range) pair, got {request!r}", store=store
-        ) from None
+        raise InvalidRangeError(f"{name}: a range request is a (key, range) pair, got {request!r}", store=name) from None
     if not isinstance(key, str):
-        raise InvalidRangeError(f"{store}: a range request's key must be a str, got {key!r}", store=store)
+        raise InvalidRangeError(f"{name}: a range request's key must be a str, got {key!r}", store=name)
     if rng is not None and not isinstance(rng, (ByteRange, SuffixRange)):
         raise InvalidRangeError(
-            f"{store}: the range for key {key!r} must be a ByteRange, a SuffixRange or None (whole value), got {rng!r}",
-            store=store,
+            f"{name}: the range for key {key!r} must be a ByteRange, a SuffixRange or None (whole value), got {rng!r}",
+            store=name,
             key=key,
         )
     return key, rng
 
 
-def from_bounds(start: int, end: int | None, store: str, key: str) -> ByteRange | SuffixRange:
+def from_bounds(start: int, end: int | None, store: object, key: str) -> ByteRange | SuffixRange:
     """The range ``Store.get_range(key, start, end)`` means: ``[start, end)``, or with a
-    negative ``start`` and no ``end`` the last ``-start`` bytes. Errors name store and key."""
+    negative ``start`` and no ``end`` the last ``-start`` bytes. Errors name the store (formatted
+    only then) and the key."""
     try:
         if isinstance(start, int) and not isinstance(start, bool) and start < 0:
             if end is not None:
@@ -162,6 +171,7 @@ def from_bounds(start: int, end: int | None, store: str, key: str) -> ByteRange 
             return SuffixRange(-start)
         return ByteRange(start, end)
     except InvalidRangeError as exc:
+        name = str(store)
         raise InvalidRangeError(
-            f"{store}: invalid byte range [{start}, {end}) for key {key!r}: {exc}", store=store, key=key
+            f"{name}: invalid byte range [{start}, {end}) for key {key!r}: {exc}", store=name, key=key
         ) from None
