@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
-from azarr.errors import TransientStoreError
+from azarr.errors import StoreError, TransientStoreError
+from azarr.stores.ranges import ByteRange, SuffixRange, read_range, resolve
 
 # fetch(range header value, version to pin or None) -> (status, body, lower-cased headers)
 Fetch = Callable[[str, str | None], Awaitable[tuple[int, bytes, Mapping[str, str]]]]
@@ -24,13 +25,59 @@ def range_header(start: int, end: int | None) -> str:
     return f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
 
 
-async def range_answer(status: int, body: bytes, exists: Callable[[], Awaitable[bool]]) -> bytes | None:
-    """A ranged GET's result: 404 is missing; 416 (range past the end) is ``b""`` if the
-    object exists, else missing."""
+def http_range(rng: ByteRange | SuffixRange) -> str:
+    """The ``Range`` value for a non-empty range (``bytes=a-b``, ``bytes=a-``, ``bytes=-n``).
+
+    An empty range has no HTTP form (``bytes=-0`` is unsatisfiable, and some servers
+    answer it with the whole object): callers check existence instead.
+    """
+    if isinstance(rng, SuffixRange):
+        return f"bytes=-{rng.length}"
+    return range_header(rng.start, rng.end)
+
+
+def _unsatisfied_length(content_range: str | None) -> int | None:
+    """The length in a 416's ``Content-Range: bytes */length`` (None if absent)."""
+    if not content_range or "*/" not in content_range:
+        return None
+    length = content_range.rsplit("/", 1)[1].strip()
+    return int(length) if length.isdigit() else None
+
+
+async def range_answer(
+    status: int, body: bytes, headers: Mapping[str, str], rng: ByteRange | SuffixRange,
+    exists: Callable[[], Awaitable[bool]], *, store: object = "", key: str | None = None,
+) -> bytes | None:
+    """A ranged GET's result, with the Store contract's semantics.
+
+    404 is missing. 416 (nothing of the range exists: a start at or past the end, or any
+    range of an empty object) is ``b""``: a 416 that states the object's length (RFC 9110's
+    ``Content-Range: bytes */length``) proves the object exists; without it, ``exists()``
+    asks. 200 means the server ignored the range and sent the whole object: the range is
+    cut from it here. A 206 whose ``Content-Range`` starts elsewhere than asked raises
+    (``store`` and ``key`` name it; the store is formatted only then).
+    """
     if status == 404:
         return None
     if status == 416:
+        if _unsatisfied_length(headers.get("content-range")) is not None:
+            return b""
         return b"" if await exists() else None
+    if status == 200:
+        return read_range(body, rng)
+    answered = headers.get("content-range")
+    total = total_size(answered)
+    if total is not None and answered is not None:
+        first = answered.split(" ", 1)[-1].split("-", 1)[0]
+        # the first byte resolved against the length (some servers echo a start past the end)
+        expected = {resolve(rng, total)[0]}
+        if isinstance(rng, ByteRange):
+            expected.add(rng.start)
+        if first.isdigit() and int(first) not in expected:
+            name = str(store)
+            raise StoreError(
+                f"{name}: asked {http_range(rng)} of {key!r}, the server answered {answered!r}", store=name, key=key
+            )
     return body
 
 

@@ -15,17 +15,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlparse
 
-from azarr.errors import MissingDependencyError, StoreConfigError
+from azarr.errors import MissingDependencyError, StoreConfigError, TransientStoreError
 from azarr.stores._azhttp import BlobClient, endpoint_from
 from azarr.stores._http1 import HTTPStatusError
-from azarr.stores._parts import get_in_parts, range_answer, range_header
+from azarr.stores._parts import get_in_parts, http_range, range_answer
 from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store
 from azarr.stores.hedging import HedgePolicy
+from azarr.stores.ranges import ByteRange
 
 try:
     import aiohttp
+    from azure.core import MatchConditions
     from azure.core.exceptions import (
         HttpResponseError,
+        ResourceModifiedError,
         ResourceNotFoundError,
         ServiceRequestError,
         ServiceResponseError,
@@ -227,8 +230,9 @@ class AzureBlobStore(Store):
         if end is not None and end <= start:
             return b"" if await self._exists(key) else None
         if self._endpoint is not None:
-            status, body, _ = await self._blobs().request("GET", self._name(key), rng=range_header(start, end))
-            return await range_answer(status, body, lambda: self._exists(key))
+            rng = ByteRange(start, end)
+            status, body, headers = await self._blobs().request("GET", self._name(key), rng=http_range(rng))
+            return await range_answer(status, body, headers, rng, lambda: self._exists(key), store=self, key=key)
         try:
             stream = await self._client().download_blob(
                 self._name(key), offset=start, length=None if end is None else end - start
@@ -240,6 +244,51 @@ class AzureBlobStore(Store):
             if exc.status_code == 416:
                 return b"" if await self._exists(key) else None
             raise
+
+    async def _get_suffix(self, key: str, length: int) -> bytes | None:
+        # Blob storage has no suffix ranges (it accepts bytes=a- and bytes=a-b only; Azurite
+        # answers bytes=-N with a malformed response): the size comes from a HEAD, then the
+        # tail is read pinned to that HEAD's ETag, so a blob replaced in between is read again.
+        if length == 0:
+            return b"" if await self._exists(key) else None
+        if self._endpoint is None:
+            return await self._sdk_suffix(key, length)
+        name = self._name(key)
+        status, _, head = await self._blobs().request("HEAD", name)
+        if status == 404:
+            return None
+        size = int(head.get("content-length") or 0)
+        if size == 0:
+            return b""
+        rng = ByteRange(max(0, size - length))
+        status, body, headers = await self._blobs().request(
+            "GET", name, rng=http_range(rng), if_match=head.get("etag")
+        )
+        if status == 412:
+            raise self._changed(key)
+        return await range_answer(status, body, headers, rng, lambda: self._exists(key), store=self, key=key)
+
+    async def _sdk_suffix(self, key: str, length: int) -> bytes | None:
+        name = self._name(key)
+        try:
+            props = await self._client().get_blob_client(name).get_blob_properties()
+            if props.size == 0:
+                return b""
+            stream = await self._client().download_blob(
+                name, offset=max(0, props.size - length), etag=props.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+            return await stream.readall()
+        except ResourceNotFoundError:
+            return None
+        except ResourceModifiedError as exc:
+            raise self._changed(key) from exc
+
+    def _changed(self, key: str) -> TransientStoreError:
+        # transient: the store's retry reads the new blob from the start (HEAD, then GET)
+        return TransientStoreError(
+            f"{self.name}: blob {key!r} changed while its tail was read", store=self.name, key=key
+        )
 
     async def _set(self, key: str, value: bytes) -> None:
         if self._endpoint is not None:

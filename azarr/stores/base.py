@@ -1,10 +1,11 @@
 """The async key/value Store contract every backend implements.
 
 A backend implements a few protected primitives (``_get``, ``_set``, ``_delete``,
-``_list_prefix`` and, where it has native batches, ``_get_batch`` / ``_set_batch`` /
-``_delete_batch``). The public methods here add what every store must do the same way:
-key validation, read-only enforcement, ONE concurrency budget per store, retries with
-exponential backoff and jitter, and error wrapping that names store and key.
+``_list_prefix``, the ranged reads ``_get_range`` / ``_get_suffix`` and, where it has native
+batches, ``_get_batch`` / ``_get_ranges_batch`` / ``_set_batch`` / ``_delete_batch``). The
+public methods here add what every store must do the same way: key validation, read-only
+enforcement, ONE concurrency budget per store, retries with exponential backoff and
+jitter, and error wrapping that names store and key.
 
 Semantics fixed here:
 
@@ -13,6 +14,7 @@ Semantics fixed here:
   missing key;
 * ``get_range(key, start, end)`` uses Python slice semantics on the stored bytes
   (``end`` exclusive, ``None`` = to the end, past-the-end is truncated);
+  ``get_ranges`` reads many ``(key, range)`` requests (:mod:`azarr.stores.ranges`) in one call;
 * a store pickles as its configuration (``_config()``), never as a live connection.
 """
 
@@ -37,8 +39,18 @@ from azarr.stores._policy import NO_RETRY, ConcurrencyLimiter, PerLoop, RetryPol
 from azarr.stores._sharing import rebuild
 from azarr.stores.hedging import HedgePolicy, Hedger
 from azarr.stores.keys import to_bytes, validate_key, validate_prefix
+from azarr.stores.ranges import (
+    ByteRange,
+    Range,
+    RangeRequest,
+    SuffixRange,
+    check_request,
+    from_bounds,
+    read_range,
+)
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 # Re-exported: these names have always been importable from here.
 __all__ = [
@@ -66,6 +78,19 @@ DEFAULT_CONCURRENCY = 64
 # ~100 ms is ~2,500 requests/s, within S3's per-prefix rates (3,500 PUT/s, 5,500 GET/s;
 # 512 would exceed the PUT rate) and well below the usual 1,024 open-file limit.
 OBJECT_STORE_CONCURRENCY = 256
+
+
+class _Name:
+    """A store's name formatted only when asked (error messages): ``repr`` of a store is
+    not free, and a batched read must not pay it per request."""
+
+    __slots__ = ("store",)
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __str__(self) -> str:
+        return self.store.name
 
 
 class Store(abc.ABC):
@@ -216,6 +241,11 @@ class Store(abc.ABC):
         value = await self._get(key)
         return None if value is None else value[start:end]
 
+    async def _get_suffix(self, key: str, length: int) -> bytes | None:
+        """Return the last ``length`` bytes (all of them if shorter; ``length`` >= 0)."""
+        value = await self._get(key)
+        return None if value is None else read_range(value, SuffixRange(length))
+
     @abc.abstractmethod
     async def _set(self, key: str, value: bytes) -> None:
         """Store ``value`` under ``key``, replacing any previous value, atomically."""
@@ -233,6 +263,9 @@ class Store(abc.ABC):
 
     # Native batch primitives: ``None`` means "not implemented, use per-key calls".
     _get_batch: Callable[[builtins.list[str]], Awaitable[dict[str, bytes]]] | None = None
+    #: ``{(key, range): bytes}`` for the requests whose key exists, in one backend round trip
+    #: (a backend with it also serves single ``get_range`` calls through it)
+    _get_ranges_batch: Callable[[builtins.list[RangeRequest]], Awaitable[dict[RangeRequest, bytes]]] | None = None
     _set_batch: Callable[[dict[str, bytes]], Awaitable[None]] | None = None
     _delete_batch: Callable[[builtins.list[str]], Awaitable[None]] | None = None
 
@@ -251,20 +284,126 @@ class Store(abc.ABC):
 
         Past-the-end ranges are truncated (possibly to ``b""``); a missing key is ``None``.
         ``start`` must be >= 0; a negative ``start`` with ``end=None`` means the last
-        ``-start`` bytes (a suffix range).
+        ``-start`` bytes (a suffix range). A malformed range raises
+        :class:`~azarr.stores.ranges.InvalidRangeError` naming the store and key.
         """
         validate_key(key)
-        if end is not None and (end < 0 or (start >= 0 and end < start)):
-            raise StoreError(f"{self.name}: invalid byte range [{start}, {end}) for key {key!r}", key=key)
-        if start < 0:
-            if end is not None:
-                raise StoreError(f"{self.name}: suffix range with an end for key {key!r}", key=key)
-            return await self._call("get_range", key, lambda: self._get_suffix(key, -start))
-        return await self._call("get_range", key, lambda: self._get_range(key, start, end))
+        return await self._read_one("get_range", key, from_bounds(start, end, _Name(self), key))
 
-    async def _get_suffix(self, key: str, length: int) -> bytes | None:
-        value = await self._get(key)
-        return None if value is None else value[len(value) - min(length, len(value)) :]
+    async def get_ranges(
+        self,
+        requests: Iterable[RangeRequest],
+        *,
+        on_value: Callable[[RangeRequest, bytes], object] | None = None,
+    ) -> dict[RangeRequest, bytes]:
+        """Read many byte ranges in one call: ``{(key, range): bytes}`` for the keys that exist.
+
+        Each request is ``(key, range)`` with ``range`` a
+        :class:`~azarr.stores.ranges.ByteRange` (bytes ``[start, end)``), a
+        :class:`~azarr.stores.ranges.SuffixRange` (the last N bytes) or ``None`` (the whole
+        value). One key may appear with several ranges; duplicate requests are read once.
+        Results are keyed by the request; a missing key is absent from the result (for
+        every range asked of it), a failing request raises. A range past the end is
+        truncated (``b""`` if it starts at or after the end), a suffix longer than the value
+        is the whole value, and every range of an empty value is ``b""``.
+
+        A key asked for whole is read once and its other ranges are sliced from it. The
+        rest go out as the backend's native ranged batch where it has one (one round trip
+        per ``batch_size`` requests: Redis, SQLite, MongoDB, local files, memory), otherwise
+        as one ranged request each (S3, GCS, Azure, HTTP), hedged like whole GETs; either
+        way under the store's one concurrency budget, with its retries. ``on_value(request,
+        data)``, if given, is called on the event loop for each result as soon as it
+        arrives, so a caller can decode while later requests are still in flight.
+        """
+        plan: dict[str, builtins.list[Range]] = {}  # key -> its distinct ranges
+        whole: set[str] = set()  # keys also asked for whole: read once, ranges cut from it
+        name = _Name(self)
+        for key, rng in dict.fromkeys(check_request(r, name) for r in requests):
+            ranges = plan.get(key)
+            if ranges is None:
+                validate_key(key)
+                ranges = plan[key] = []
+            ranges.append(rng)
+            if rng is None:
+                whole.add(key)
+        out: dict[RangeRequest, bytes] = {}
+        if not plan:
+            return out
+
+        def deliver(key: str, rng: Range, data: bytes) -> None:
+            # a whole value answers every range asked of its key
+            derived = plan[key] if rng is None else (rng,)
+            for want in derived:
+                part = data if want is rng else read_range(data, want)
+                out[(key, want)] = part
+                if on_value is not None:
+                    on_value((key, want), part)
+
+        fetches: builtins.list[RangeRequest] = []
+        for key, ranges in plan.items():
+            if key in whole:
+                fetches.append((key, None))
+            else:
+                fetches.extend((key, rng) for rng in ranges)
+        batch = self._get_ranges_batch
+        if batch is not None:
+
+            async def one_batch(part: builtins.list[RangeRequest]) -> None:
+                found = await self._call("get_ranges", part[0][0], lambda: batch(part))
+                for (k, r), data in found.items():
+                    deliver(k, r, data)
+
+            await asyncio.gather(*(one_batch(part) for part in self._range_batches(fetches)))
+            return out
+
+        async def one(request: RangeRequest) -> None:
+            key, rng = request
+            data = await self._read_one("get_ranges", key, rng)
+            if data is not None:
+                deliver(key, rng, data)
+
+        await self._each(fetches, one)
+        return out
+
+    async def _read_one(self, op: str, key: str, rng: Range) -> bytes | None:
+        """One ranged read (``None``: whole) as one backend request: limiter, retries, hedging."""
+        hedger = self.hedger
+        if hedger is not None:
+            return await self._call(op, key, lambda: hedger.run(lambda: self._fetch_range(key, rng)))
+        return await self._call(op, key, lambda: self._fetch_range(key, rng))
+
+    async def _fetch_range(self, key: str, rng: Range) -> bytes | None:
+        if rng is None:
+            return await self._get(key)
+        batch = self._get_ranges_batch
+        if batch is not None:  # a native ranged batch serves a single range too
+            return (await batch([(key, rng)])).get((key, rng))
+        if isinstance(rng, ByteRange):
+            return await self._get_range(key, rng.start, rng.end)
+        return await self._get_suffix(key, rng.length)
+
+    def _range_batches(self, fetches: builtins.list[RangeRequest]) -> builtins.list[builtins.list[RangeRequest]]:
+        """Split requests into native batches of at most ``batch_size`` requests, never
+        splitting one key's ranges (a key with more ranges than that is a batch alone), so
+        a backend that must read a whole value to slice it reads it once."""
+        limit = max(1, self.batch_size)
+        if len(fetches) <= limit:
+            return [fetches]
+        batches: builtins.list[builtins.list[RangeRequest]] = []
+        current: builtins.list[RangeRequest] = []
+        i = 0
+        while i < len(fetches):
+            j = i + 1
+            while j < len(fetches) and fetches[j][0] == fetches[i][0]:
+                j += 1
+            if current and len(current) + (j - i) > limit:
+                batches.append(current)
+                current = []
+            current.extend(fetches[i:j])
+            i = j
+        if current:
+            batches.append(current)
+        return batches
 
     async def get_many(
         self, keys: Iterable[str], *, on_value: Callable[[str, bytes], object] | None = None
@@ -403,7 +542,7 @@ class Store(abc.ABC):
             (dirs if sep else keys).add(head)
         return sorted(keys), sorted(dirs)
 
-    async def _each(self, items: builtins.list[str], fn: Callable[[str], Awaitable[T]]) -> builtins.list[T]:
+    async def _each(self, items: builtins.list[U], fn: Callable[[U], Awaitable[T]]) -> builtins.list[T]:
         """``[await fn(x) for x in items]``, run by at most ``concurrency`` worker tasks.
 
         One task per item would cost a task step per key before the first request goes

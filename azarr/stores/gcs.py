@@ -17,9 +17,10 @@ from urllib.parse import urlparse
 from azarr.errors import MissingDependencyError, StoreConfigError
 from azarr.stores._gcshttp import GCSObjectClient
 from azarr.stores._http1 import HTTPStatusError
-from azarr.stores._parts import get_in_parts, range_answer, range_header
+from azarr.stores._parts import get_in_parts, http_range, range_answer
 from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store
 from azarr.stores.hedging import HedgePolicy
+from azarr.stores.ranges import ByteRange, SuffixRange
 
 # gcsfs >= 2026 probes bucket types over TLS gRPC when this is on, which stalls every
 # write against emulators for 60 s; azarr needs none of those experimental features.
@@ -198,13 +199,23 @@ class GCSStore(Store):
             return None
 
     async def _get_range(self, key: str, start: int, end: int | None) -> bytes | None:
-        fs = await self._fs()
-        if end is not None and end <= start:
+        return await self._ranged(key, ByteRange(start, end))
+
+    async def _get_suffix(self, key: str, length: int) -> bytes | None:
+        return await self._ranged(key, SuffixRange(length))  # GCS serves bytes=-N natively
+
+    async def _ranged(self, key: str, rng: ByteRange | SuffixRange) -> bytes | None:
+        if rng.is_empty:  # no bytes to ask for: only whether the object exists
             return b"" if await self._exists(key) else None
         lean = await self._lean()
         if lean is not None:
-            status, body, _ = await lean.get(self._name(key), range_header(start, end))
-            return await range_answer(status, body, lambda: self._exists(key))
+            status, body, headers = await lean.get(self._name(key), http_range(rng))
+            return await range_answer(status, body, headers, rng, lambda: self._exists(key), store=self, key=key)
+        fs = await self._fs()
+        if isinstance(rng, SuffixRange):  # fsspec sends a negative start without end as bytes=-N
+            start, end = -rng.length, None
+        else:
+            start, end = rng.start, rng.end
         try:
             return await fs._cat_file(self._path(key), start=start, end=end)
         except FileNotFoundError:

@@ -15,8 +15,10 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from azarr.errors import MissingDependencyError, StoreError, TransientStoreError
+from azarr.stores._parts import http_range
 from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store
 from azarr.stores.hedging import HedgePolicy
+from azarr.stores.ranges import ByteRange, SuffixRange, read_range
 
 try:
     import aiohttp
@@ -135,26 +137,21 @@ class HTTPStore(Store):
         return None if status == 404 else data
 
     async def _get_range(self, key: str, start: int, end: int | None) -> bytes | None:
-        if end is not None and end <= start:
-            return b"" if await self._exists(key) else None
-        rng = f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
-        status, data = await self._fetch(key, {"Range": rng})
-        if status == 404:
-            return None
-        if status == 416:
-            return b"" if await self._exists(key) else None
-        if status == 200:  # the server ignored the Range header: slice ourselves
-            return data[start:end]
-        return data
+        return await self._ranged(key, ByteRange(start, end))
 
     async def _get_suffix(self, key: str, length: int) -> bytes | None:
-        if length == 0:
+        return await self._ranged(key, SuffixRange(length))
+
+    async def _ranged(self, key: str, rng: ByteRange | SuffixRange) -> bytes | None:
+        if rng.is_empty:  # no bytes to ask for (and some servers answer bytes=-0 with everything)
             return b"" if await self._exists(key) else None
-        status, data = await self._fetch(key, {"Range": f"bytes=-{length}"})
+        status, data = await self._fetch(key, {"Range": http_range(rng)})
         if status == 404:
             return None
-        if status == 200:
-            return data[len(data) - min(length, len(data)) :]
+        if status == 416:  # nothing of the range exists: past the end, or an empty file
+            return b"" if await self._exists(key) else None
+        if status == 200:  # the server ignored the Range header: cut the range here
+            return read_range(data, rng)
         return data
 
     async def _exists(self, key: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import tempfile
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,10 +12,12 @@ from urllib.parse import unquote, urlparse
 
 from azarr.errors import InvalidKeyError
 from azarr.stores.base import RetryPolicy, Store
+from azarr.stores.ranges import Range, RangeRequest, resolve
 
 # Small files: the thread hop costs more than the read, so batches are split into a
 # few groups per worker thread instead of one hop per key.
 _GROUPS = 8
+_HAS_PREAD = hasattr(os, "pread")
 
 
 def _read(path: str) -> bytes | None:
@@ -25,14 +28,39 @@ def _read(path: str) -> bytes | None:
         return None
 
 
-def _read_range(path: str, start: int, end: int | None) -> bytes | None:
+def _pread(fd: int, start: int, stop: int) -> bytes:
+    """Bytes ``[start, stop)`` of an open file, by positioned reads (no shared file offset)."""
+    parts: list[bytes] = []
+    pos = start
+    while pos < stop:
+        # one read may return less than asked (Linux caps a read at ~2 GiB)
+        if _HAS_PREAD:
+            part = os.pread(fd, stop - pos, pos)
+        else:  # Windows has no pread; the descriptor is ours alone, so seeking is safe
+            os.lseek(fd, pos, os.SEEK_SET)
+            part = os.read(fd, stop - pos)
+        if not part:
+            break
+        parts.append(part)
+        pos += len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _read_ranges(path: str, ranges: list[Range]) -> list[bytes] | None:
+    """Every range of one file, opened once (None if it is not a file). The size is read
+    once, so each range is truncated against the same file: writes replace files by
+    rename, so the open file never changes under us."""
     try:
-        with open(path, "rb") as f:
-            if start:
-                f.seek(start)
-            return f.read() if end is None else f.read(max(0, end - start))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):  # a directory opens fine on Linux; it is no key
+            return None
+        return [_pread(fd, *resolve(rng, info.st_size)) for rng in ranges]
+    finally:
+        os.close(fd)
 
 
 def _write_atomic(path: str, value: bytes) -> None:
@@ -120,9 +148,6 @@ class LocalStore(Store):
     async def _get(self, key: str) -> bytes | None:
         return await asyncio.to_thread(_read, self._path(key))
 
-    async def _get_range(self, key: str, start: int, end: int | None) -> bytes | None:
-        return await asyncio.to_thread(_read_range, self._path(key), start, end)
-
     async def _set(self, key: str, value: bytes) -> None:
         await asyncio.to_thread(_write_atomic, self._path(key), value)
 
@@ -169,6 +194,27 @@ class LocalStore(Store):
 
         groups = [range(i, len(keys), _GROUPS) for i in range(min(_GROUPS, len(keys)))]
         out: dict[str, bytes] = {}
+        for part in await asyncio.gather(*(asyncio.to_thread(read_group, g) for g in groups)):
+            out.update(part)
+        return out
+
+    async def _get_ranges_batch(self, requests: list[RangeRequest]) -> dict[RangeRequest, bytes]:
+        by_key: dict[str, list[Range]] = {}
+        for key, rng in requests:
+            by_key.setdefault(key, []).append(rng)
+        jobs = [(key, self._path(key), ranges) for key, ranges in by_key.items()]
+
+        def read_group(idx: range) -> list[tuple[RangeRequest, bytes]]:
+            found: list[tuple[RangeRequest, bytes]] = []
+            for i in idx:
+                key, path, ranges = jobs[i]
+                parts = _read_ranges(path, ranges)
+                if parts is not None:
+                    found.extend(((key, rng), part) for rng, part in zip(ranges, parts))
+            return found
+
+        groups = [range(i, len(jobs), _GROUPS) for i in range(min(_GROUPS, len(jobs)))]
+        out: dict[RangeRequest, bytes] = {}
         for part in await asyncio.gather(*(asyncio.to_thread(read_group, g) for g in groups)):
             out.update(part)
         return out

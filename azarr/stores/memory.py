@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 from azarr.stores.base import RetryPolicy, Store
+from azarr.stores.ranges import RangeRequest, read_range
 
 
 class MemoryStore(Store):
@@ -67,6 +68,10 @@ class MemoryStore(Store):
     async def _get_batch(self, keys: list[str]) -> dict[str, bytes]:
         data = self._data
         return {k: data[k] for k in keys if k in data}
+
+    async def _get_ranges_batch(self, requests: list[RangeRequest]) -> dict[RangeRequest, bytes]:
+        data = self._data
+        return {(k, r): read_range(data[k], r) for k, r in requests if k in data}
 
     async def _set_batch(self, items: dict[str, bytes]) -> None:
         self._data.update(items)

@@ -1,6 +1,7 @@
 """MongoDBStore: documents ``{key, value}`` as zarr-python 2's MongoDBStore, on pymongo's AsyncMongoClient.
 
-``get_many`` is one ``find({"key": {"$in": [...]}})`` per batch, ``set_many`` one unordered
+``get_many`` is one ``find({"key": {"$in": [...]}})`` per batch (``get_ranges`` too: documents are
+read whole and sliced here, as MongoDB cannot slice binary data), ``set_many`` one unordered
 ``bulk_write`` of upserts per batch, ``delete_many`` one ``delete_many`` per batch. An
 index on ``key`` is ensured once per client. A value that cannot fit MongoDB's 16 MiB
 document limit is refused with :class:`ValueTooLargeError` naming the key, before
@@ -16,6 +17,7 @@ from urllib.parse import urlparse, urlunparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError, StoreError
 from azarr.stores.base import PerLoop, RetryPolicy, Store
+from azarr.stores.ranges import RangeRequest, read_range
 
 try:
     from bson import Binary
@@ -197,6 +199,10 @@ class MongoDBStore(Store):
         async for doc in self._coll().find({"key": {"$in": keys}}, {"_id": 0, "key": 1, "value": 1}):
             out[doc["key"]] = bytes(doc["value"])
         return out
+
+    async def _get_ranges_batch(self, requests: list[RangeRequest]) -> dict[RangeRequest, bytes]:
+        values = await self._get_batch(list(dict.fromkeys(k for k, _ in requests)))
+        return {(k, r): read_range(values[k], r) for k, r in requests if k in values}
 
     async def _set_batch(self, items: dict[str, bytes]) -> None:
         for k, v in items.items():

@@ -1,9 +1,10 @@
 """RedisStore: keys ``"<prefix>:<key>"`` in Redis, as zarr-python 2's RedisStore, on redis.asyncio.
 
-``get_many`` is one MGET per batch, ``set_many`` one MSET (atomic) per batch,
-``delete_many`` one DEL per batch, listing uses SCAN (never KEYS). redis.asyncio clients
-belong to the event loop that created them, so one client (with a connection pool sized
-to the store's concurrency) is kept per running loop and created lazily.
+``get_many`` is one MGET per batch, ``get_ranges`` one MULTI/EXEC transaction of GETRANGEs
+per batch, ``set_many`` one MSET (atomic) per batch, ``delete_many`` one DEL per batch,
+listing uses SCAN (never KEYS). redis.asyncio clients belong to the event loop that
+created them, so one client (with a connection pool sized to the store's concurrency) is
+kept per running loop and created lazily.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError
 from azarr.stores.base import PerLoop, RetryPolicy, Store
+from azarr.stores.ranges import ByteRange, RangeRequest
 
 try:
     import redis.asyncio as aioredis
@@ -144,16 +146,6 @@ class RedisStore(Store):
     async def _get(self, key: str) -> bytes | None:
         return await self._client().get(self._k(key))
 
-    async def _get_range(self, key: str, start: int, end: int | None) -> bytes | None:
-        k = self._k(key)
-        if end is not None and end <= start:
-            return b"" if await self._client().exists(k) else None
-        async with self._client().pipeline(transaction=False) as pipe:
-            pipe.exists(k)
-            pipe.getrange(k, start, -1 if end is None else end - 1)
-            exists, data = await pipe.execute()
-        return data if exists else None
-
     async def _set(self, key: str, value: bytes) -> None:
         await self._client().set(self._k(key), value)
 
@@ -174,6 +166,44 @@ class RedisStore(Store):
     async def _get_batch(self, keys: list[str]) -> dict[str, bytes]:
         values = await self._client().mget([self._k(k) for k in keys])
         return {k: v for k, v in zip(keys, values) if v is not None}
+
+    async def _get_ranges_batch(self, requests: list[RangeRequest]) -> dict[RangeRequest, bytes]:
+        # One MULTI/EXEC round trip for the whole batch. GETRANGE answers "" for a missing
+        # key, so each ranged key also gets one EXISTS, in the same transaction: the answers
+        # describe one moment, and a missing key is never read as an empty value.
+        replies_for: list[tuple[RangeRequest, int | None, int]] = []  # (request, data reply, exists reply)
+        exists_at: dict[str, int] = {}
+        n = 0
+        async with self._client().pipeline(transaction=True) as pipe:
+            for key, rng in requests:
+                k = self._k(key)
+                if rng is None:  # GET tells missing (nil) from empty itself
+                    pipe.get(k)
+                    replies_for.append(((key, rng), n, n))
+                    n += 1
+                    continue
+                if key not in exists_at:
+                    pipe.exists(k)
+                    exists_at[key] = n
+                    n += 1
+                if rng.is_empty:  # GETRANGE has no empty range (k 0 -1 is the whole value)
+                    replies_for.append(((key, rng), None, exists_at[key]))
+                    continue
+                if isinstance(rng, ByteRange):  # GETRANGE's end is inclusive; -1 = the last byte
+                    pipe.getrange(k, rng.start, -1 if rng.end is None else rng.end - 1)
+                else:
+                    pipe.getrange(k, -rng.length, -1)  # Redis clamps a suffix longer than the value
+                replies_for.append(((key, rng), n, exists_at[key]))
+                n += 1
+            replies = await pipe.execute()
+        out: dict[RangeRequest, bytes] = {}
+        for request, data_at, found_at in replies_for:
+            if data_at == found_at:  # a whole GET: None is missing
+                if replies[data_at] is not None:
+                    out[request] = replies[data_at]
+            elif replies[found_at]:
+                out[request] = b"" if data_at is None else replies[data_at]
+        return out
 
     async def _set_batch(self, items: dict[str, bytes]) -> None:
         await self._client().mset({self._k(k): v for k, v in items.items()})

@@ -15,10 +15,11 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError, StoreError, TransientStoreError
-from azarr.stores._parts import get_in_parts, range_answer, range_header
+from azarr.stores._parts import get_in_parts, http_range, range_answer
 from azarr.stores._s3http import Credentials, ObjectClient, S3HTTPError, WrongRegionError, frozen
 from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store
 from azarr.stores.hedging import HedgePolicy
+from azarr.stores.ranges import ByteRange, SuffixRange, read_range
 
 T = TypeVar("T")
 
@@ -322,20 +323,18 @@ class S3Store(Store):
         )
 
     async def _get_range(self, key: str, start: int, end: int | None) -> bytes | None:
-        if end is not None and end <= start:
-            return b"" if await self._exists(key) else None
-        return await self._ranged(key, range_header(start, end))
+        return await self._ranged(key, ByteRange(start, end))
 
     async def _get_suffix(self, key: str, length: int) -> bytes | None:
-        if length == 0:
-            return b"" if await self._exists(key) else None
-        return await self._ranged(key, f"bytes=-{length}")
+        return await self._ranged(key, SuffixRange(length))  # S3 serves bytes=-N natively
 
-    async def _ranged(self, key: str, rng: str) -> bytes | None:
+    async def _ranged(self, key: str, rng: ByteRange | SuffixRange) -> bytes | None:
+        if rng.is_empty:  # no bytes to ask for: only whether the object exists
+            return b"" if await self._exists(key) else None
         if not self._fast:
             return await self._boto_ranged(key, rng)
-        status, body, _ = await self._request("GET", key, rng=rng)
-        return await range_answer(status, body, lambda: self._exists(key))
+        status, body, headers = await self._request("GET", key, rng=http_range(rng))
+        return await range_answer(status, body, headers, rng, lambda: self._exists(key), store=self, key=key)
 
     async def _set(self, key: str, value: bytes) -> None:
         if not self._fast:
@@ -375,17 +374,19 @@ class S3Store(Store):
             raise
         return await self._read_body(resp)
 
-    async def _boto_ranged(self, key: str, rng: str) -> bytes | None:
+    async def _boto_ranged(self, key: str, rng: ByteRange | SuffixRange) -> bytes | None:
         client = await self._client()
         try:
-            resp = await client.get_object(Bucket=self.bucket, Key=self._k(key), Range=rng)
+            resp = await client.get_object(Bucket=self.bucket, Key=self._k(key), Range=http_range(rng))
         except boto_exceptions.ClientError as exc:
             if self._missing(exc):
                 return None
             if _code(exc) == "InvalidRange" or _status(exc) == 416:
                 return b"" if await self._exists(key) else None
             raise
-        return await self._read_body(resp)
+        data = await self._read_body(resp)
+        # no Content-Range: a whole-object answer (e.g. a suffix of an empty object), cut here
+        return data if resp.get("ContentRange") else read_range(data, rng)
 
     async def _boto_exists(self, key: str) -> bool:
         client = await self._client()

@@ -20,11 +20,25 @@ from urllib.parse import unquote
 
 from azarr.errors import StoreConfigError
 from azarr.stores.base import RetryPolicy, Store
+from azarr.stores.ranges import ByteRange, RangeRequest
 
 T = TypeVar("T")
 
 # SQLite's default limit of host parameters per statement is 999 (32766 in newer builds).
 _MAX_PARAMS = 900
+# Rows per ranged statement: also keeps the SQL text (10 bytes a row) well under SQLite's 1 MB limit.
+_MAX_RANGE_ROWS = 10_000
+# Offsets sent to substr() stay far below 2**63 so SQLite's own start + length cannot overflow.
+_CLAMP = 1 << 62
+# One row per range request: (index, key, s, n). s >= 0: bytes [s, s + n) (n NULL: to the end);
+# s < 0: the last -s bytes. substr() on a BLOB counts bytes (1-based); only the ranges leave
+# the database. (substr of an empty BLOB is NULL: the caller reads NULL as b"".)
+_RANGES_SQL = (
+    "WITH r(i, k, s, n) AS (VALUES {rows}) "
+    "SELECT r.i, CASE WHEN r.s < 0 THEN substr(z.v, max(length(z.v) + r.s, 0) + 1, -r.s) "
+    "WHEN r.n IS NULL THEN substr(z.v, r.s + 1) ELSE substr(z.v, r.s + 1, r.n) END "
+    "FROM r JOIN zarr z ON z.k = r.k"
+)
 
 
 class SQLiteStore(Store):
@@ -161,22 +175,6 @@ class SQLiteStore(Store):
 
         return await self._run(q)
 
-    async def _get_range(self, key: str, start: int, end: int | None) -> bytes | None:
-        def q(conn: sqlite3.Connection) -> bytes | None:
-            # substr on a BLOB counts bytes (1-based); only the range leaves the database
-            length = -1 if end is None else max(0, end - start)
-            sql = "SELECT substr(v, ?, ?) FROM zarr WHERE (k = ?)" if length >= 0 else "SELECT substr(v, ?) FROM zarr WHERE (k = ?)"
-            params = (start + 1, length, key) if length >= 0 else (start + 1, key)
-            try:
-                row = conn.execute(sql, params).fetchone()
-            except sqlite3.OperationalError as exc:
-                if self._table_missing(exc):
-                    return None
-                raise
-            return None if row is None else bytes(row[0] or b"")
-
-        return await self._run(q)
-
     async def _set(self, key: str, value: bytes) -> None:
         await self._run(lambda conn: conn.execute("REPLACE INTO zarr VALUES (?, ?)", (key, sqlite3.Binary(value))))
 
@@ -227,6 +225,43 @@ class SQLiteStore(Store):
             except sqlite3.OperationalError as exc:
                 if not self._table_missing(exc):
                     raise
+            return out
+
+        return await self._run(q)
+
+    async def _get_ranges_batch(self, requests: list[RangeRequest]) -> dict[RangeRequest, bytes]:
+        params: list[object] = []
+        for i, (key, rng) in enumerate(requests):
+            if rng is None:
+                params += (i, key, 0, None)
+            elif isinstance(rng, ByteRange):
+                end = None if rng.end is None else min(rng.end, _CLAMP)
+                start = min(rng.start, _CLAMP)
+                params += (i, key, start, None if end is None else end - start)
+            elif rng.length:
+                params += (i, key, -min(rng.length, _CLAMP), None)
+            else:  # an empty suffix: substr(v, 1, 0), b"" if the key exists
+                params += (i, key, 0, 0)
+
+        def q(conn: sqlite3.Connection) -> dict[RangeRequest, bytes]:
+            parameters = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+            step = 4 * max(1, min(_MAX_RANGE_ROWS, parameters // 4))  # 4 parameters a row
+            out: dict[RangeRequest, bytes] = {}
+            several = len(params) > step
+            if several:  # one read transaction: every statement sees the same snapshot
+                conn.execute("BEGIN")
+            try:
+                for at in range(0, len(params), step):
+                    part = params[at : at + step]
+                    sql = _RANGES_SQL.format(rows=",".join(["(?,?,?,?)"] * (len(part) // 4)))
+                    for i, data in conn.execute(sql, part):
+                        out[requests[i]] = b"" if data is None else bytes(data)
+            except sqlite3.OperationalError as exc:
+                if not self._table_missing(exc):
+                    raise
+            finally:
+                if several and conn.in_transaction:
+                    conn.execute("COMMIT")
             return out
 
         return await self._run(q)

@@ -17,27 +17,38 @@ Nothing here may be skipped: a backend that cannot pass a test must fix the back
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import pickle
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from azarr.errors import InvalidKeyError, ReadOnlyError, StoreError
 from azarr.stores.base import RetryPolicy, Store
+from azarr.stores.ranges import ByteRange, InvalidRangeError, Range, RangeRequest, SuffixRange
 
 Factory = Callable[..., Store]
 
 
 class InFlightCounter:
-    """Wraps a store's backend primitives and records how many run at once."""
+    """Wraps a store's backend primitives and records how many run at once.
 
-    PRIMITIVES = ("_get", "_get_range", "_set", "_delete", "_exists", "_get_batch", "_set_batch", "_delete_batch")
+    A primitive that calls another one (a ranged GET that asks whether a key exists, a
+    ranged batch built on the key batch) is one request slot: only the outermost call of a
+    task is counted.
+    """
+
+    PRIMITIVES = (
+        "_get", "_get_range", "_get_suffix", "_set", "_delete", "_exists",
+        "_get_batch", "_get_ranges_batch", "_set_batch", "_delete_batch",
+    )
 
     def __init__(self, store: Store, delay: float = 0.01) -> None:
         self.current = 0
         self.peak = 0
         self.calls = 0
+        self._inside: contextvars.ContextVar[bool] = contextvars.ContextVar("inside", default=False)
         for name in self.PRIMITIVES:
             fn = getattr(store, name, None)
             if fn is not None:
@@ -45,6 +56,9 @@ class InFlightCounter:
 
     def _wrap(self, fn: Callable[..., Any], delay: float) -> Callable[..., Any]:
         async def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if self._inside.get():
+                return await fn(*args, **kwargs)
+            token = self._inside.set(True)
             self.current += 1
             self.calls += 1
             self.peak = max(self.peak, self.current)
@@ -53,8 +67,16 @@ class InFlightCounter:
                 return await fn(*args, **kwargs)
             finally:
                 self.current -= 1
+                self._inside.reset(token)
 
         return wrapped
+
+
+def unhedged(store: Store) -> Store:
+    """``store`` with hedging off, for tests that count its concurrency limit: a hedged
+    duplicate is an extra request by design, bounded by the hedging budget, not the limit."""
+    store.hedger = None
+    return store
 
 
 class StoreTests:
@@ -206,6 +228,153 @@ class StoreTests:
         await self.raw_set(store, "r", b"0123456789")
         with pytest.raises(StoreError):
             await store.get_range("r", 5, 2)
+
+    # --- batched byte ranges (get_ranges) -------------------------------------------------
+
+    #: every kind of range against the 10-byte value b"0123456789"
+    RANGE_CASES: ClassVar[dict[Range, bytes]] = {
+        SuffixRange(3): b"789",  # suffix shorter than the value
+        SuffixRange(10): b"0123456789",  # equal to it
+        SuffixRange(25): b"0123456789",  # longer: the whole value
+        SuffixRange(0): b"",
+        ByteRange(2, 6): b"2345",  # inside
+        ByteRange(0, 10): b"0123456789",
+        ByteRange(7, 15): b"789",  # crossing the end: truncated
+        ByteRange(12, 20): b"",  # past the end
+        ByteRange(10, 11): b"",  # start == len
+        ByteRange(10): b"",
+        ByteRange(4): b"456789",
+        ByteRange(0): b"0123456789",
+        ByteRange(3, 3): b"",
+        ByteRange(9, 10): b"9",
+    }
+
+    async def test_get_ranges_of_a_value(self, store: Store) -> None:
+        await self.raw_set(store, "r/v", b"0123456789")
+        got = await store.get_ranges([("r/v", rng) for rng in self.RANGE_CASES])
+        assert got == {("r/v", rng): want for rng, want in self.RANGE_CASES.items()}
+
+    async def test_get_ranges_of_an_empty_value(self, store: Store) -> None:
+        await self.raw_set(store, "r/empty", b"")
+        got = await store.get_ranges([("r/empty", rng) for rng in self.RANGE_CASES])
+        assert got == {("r/empty", rng): b"" for rng in self.RANGE_CASES}  # present, never missing
+        assert await store.get_ranges([("r/empty", None)]) == {("r/empty", None): b""}
+
+    async def test_get_ranges_missing_keys_are_absent(self, store: Store) -> None:
+        await self.raw_set_many(store, {"m/a": b"abcdef", "m/b": b"xyz"})
+        requests: list[RangeRequest] = [
+            ("m/a", ByteRange(1, 3)), ("m/gone", ByteRange(0, 2)), ("m/b", SuffixRange(2)),
+            ("m/gone", SuffixRange(4)), ("m/gone", None), ("deep/gone/0.0", ByteRange(0)), ("m/b", ByteRange(5)),
+        ]
+        got = await store.get_ranges(requests)
+        assert got == {("m/a", ByteRange(1, 3)): b"bc", ("m/b", SuffixRange(2)): b"yz", ("m/b", ByteRange(5)): b""}
+        assert await store.get_ranges([("m/gone", ByteRange(0, 1)), ("m/gone", SuffixRange(1))]) == {}
+        assert await store.get_ranges([]) == {}
+
+    async def test_get_ranges_whole_range_and_suffix_of_one_key(self, store: Store) -> None:
+        await self.raw_set_many(store, {"w/a": b"0123456789", "w/b": b"abcdefghij"})
+        requests: list[RangeRequest] = [
+            ("w/a", ByteRange(1, 4)), ("w/a", None), ("w/a", SuffixRange(2)), ("w/a", ByteRange(8, 50)),
+            ("w/b", ByteRange(0, 2)), ("w/b", SuffixRange(3)), ("w/b", ByteRange(20)),
+        ]
+        assert await store.get_ranges(requests) == {
+            ("w/a", ByteRange(1, 4)): b"123", ("w/a", None): b"0123456789", ("w/a", SuffixRange(2)): b"89",
+            ("w/a", ByteRange(8, 50)): b"89",
+            ("w/b", ByteRange(0, 2)): b"ab", ("w/b", SuffixRange(3)): b"hij", ("w/b", ByteRange(20)): b"",
+        }
+
+    async def test_get_ranges_duplicates_read_once(self, store_factory: Factory) -> None:
+        store = store_factory()
+        await self.raw_set(store, "dup/r", b"0123456789")
+        counter = InFlightCounter(store, delay=0)
+        got = await store.get_ranges([("dup/r", ByteRange(2, 5))] * 3 + [("dup/r", ByteRange(2, 5))])
+        assert got == {("dup/r", ByteRange(2, 5)): b"234"}
+        assert counter.calls == 1, counter.calls  # one backend request, not four
+        await store.close()
+
+    async def test_get_ranges_large_batch_honours_the_limit(self, store_factory: Factory) -> None:
+        store = unhedged(store_factory(concurrency=6))
+        values = {f"lb/{i}": bytes(range(i, i + 64)) for i in range(25)}
+        await self.raw_set_many(store, values)
+        requests: list[RangeRequest] = []
+        for i in range(2000):  # thousands of requests: 80 ranges of each of 25 keys
+            key = f"lb/{i % 25}"
+            a = (i // 25) % 64
+            requests.append((key, SuffixRange(a) if i % 3 == 0 else ByteRange(a, a + 1 + i % 7)))
+        counter = InFlightCounter(store, delay=0)
+        got = await store.get_ranges(requests)
+        want = {}
+        for key, rng in requests:
+            value = values[key]
+            want[(key, rng)] = value[len(value) - rng.length :] if isinstance(rng, SuffixRange) else value[rng.start : rng.end]  # type: ignore[union-attr]
+        assert got == want
+        assert counter.peak <= 6 and store.limiter.max_in_flight <= 6, (counter.peak, store.limiter.max_in_flight)
+        await store.close()
+
+    async def test_get_ranges_limit_shared_with_other_calls(self, store_factory: Factory) -> None:
+        store = unhedged(store_factory(concurrency=2))
+        await self.raw_set_many(store, {f"sr/{i}": b"0123456789" for i in range(20)})
+        counter = InFlightCounter(store)
+        results = await asyncio.gather(
+            store.get_ranges([(f"sr/{i}", ByteRange(1, 3)) for i in range(10)]),
+            store.get_ranges([(f"sr/{i}", SuffixRange(2)) for i in range(10, 20)]),
+            store.get_many([f"sr/{i}" for i in range(20)]),
+        )
+        assert [len(r) for r in results] == [10, 10, 20]
+        assert counter.peak <= 2, counter.peak
+        await store.close()
+
+    async def test_get_ranges_on_value_streams_each_result(self, store_factory: Factory) -> None:
+        store = store_factory(concurrency=2)
+        await self.raw_set_many(store, {f"st/{i}": bytes([i]) * (i + 1) for i in range(12)})
+        counter = InFlightCounter(store)
+        seen: list[tuple[RangeRequest, bytes]] = []
+        calls_when_seen: list[int] = []
+
+        def on_value(request: RangeRequest, data: bytes) -> None:
+            seen.append((request, data))
+            calls_when_seen.append(counter.calls)
+
+        requests: list[RangeRequest] = [(f"st/{i}", ByteRange(0, 1 + i // 2)) for i in range(12)]
+        got = await store.get_ranges(requests + [("st/missing", ByteRange(0, 1))], on_value=on_value)
+        assert got == {(k, r): bytes([int(k[3:])]) * (1 + int(k[3:]) // 2) for k, r in requests}
+        assert sorted(seen, key=repr) == sorted(got.items(), key=repr)  # each result once, no missing
+        # the first results reached the caller while later requests were still to be sent
+        # (a backend that read everything in one native batch made a single request)
+        assert counter.calls == 1 or calls_when_seen[0] < counter.calls, (calls_when_seen, counter.calls)
+        await store.close()
+
+    async def test_get_ranges_invalid_requests(self, store: Store) -> None:
+        with pytest.raises(InvalidRangeError):
+            ByteRange(5, 2)
+        with pytest.raises(InvalidRangeError):
+            ByteRange(-1)
+        with pytest.raises(InvalidRangeError):
+            SuffixRange(-3)
+        with pytest.raises(InvalidRangeError, match="must be an integer"):
+            ByteRange(1.5)  # type: ignore[arg-type]
+        with pytest.raises(InvalidRangeError) as info:
+            await store.get_ranges([("k/0", (0, 4))])  # type: ignore[list-item]
+        assert "k/0" in str(info.value) and info.value.key == "k/0" and info.value.store == store.name
+        with pytest.raises(InvalidRangeError) as info2:
+            await store.get_range("k/1", 5, 2)
+        assert "k/1" in str(info2.value) and store.name in str(info2.value)
+        with pytest.raises(InvalidRangeError):
+            await store.get_range("k/1", -5, 2)  # a suffix has no end
+        with pytest.raises(InvalidKeyError):
+            await store.get_ranges([("../escape", ByteRange(0, 1))])
+
+    async def test_get_ranges_backend_error_raises(self, store_factory: Factory) -> None:
+        store = await self.broken_store(store_factory)
+        requests: list[RangeRequest] = [("some/key", ByteRange(0, 4)), ("other/key", SuffixRange(2)), ("third", None)]
+        with pytest.raises(StoreError) as info:
+            await store.get_ranges(requests)
+        assert not isinstance(info.value, InvalidRangeError)
+        with pytest.raises(StoreError):
+            await store.get_range("some/key", 0, 4)
+        with pytest.raises(StoreError):
+            await store.get_range("some/key", -4)
+        await store.close()
 
     # --- batches ------------------------------------------------------------------------
 
@@ -370,7 +539,7 @@ class StoreTests:
     # --- concurrency ----------------------------------------------------------------------
 
     async def test_concurrency_limit_honoured(self, store_factory: Factory) -> None:
-        store = store_factory(concurrency=3)
+        store = unhedged(store_factory(concurrency=3))
         assert store.concurrency == 3
         await self.raw_set_many(store, {f"cc/{i}": b"v" for i in range(40)})
         counter = InFlightCounter(store)
@@ -386,7 +555,7 @@ class StoreTests:
         await store.close()
 
     async def test_limit_shared_by_batches(self, store_factory: Factory) -> None:
-        store = store_factory(concurrency=2)
+        store = unhedged(store_factory(concurrency=2))
         await self.raw_set_many(store, {f"sh/{i}": b"v" for i in range(50)})
         counter = InFlightCounter(store)
         results = await asyncio.gather(*(store.get_many([f"sh/{j}" for j in range(i, 50, 5)]) for i in range(5)))

@@ -10,6 +10,7 @@ from azure.storage.blob import BlobServiceClient
 import azarr
 from azarr.errors import StoreError
 from azarr.stores import AzureBlobStore, RetryPolicy, Store, from_url
+from azarr.stores.ranges import ByteRange, SuffixRange
 from tests.services.azurite import KEY
 from tests.services.common import free_port
 from tests.stores.conformance import Factory, StoreTests
@@ -180,3 +181,68 @@ async def test_refused_batch_delete_falls_back_within_the_budget(azurite_connect
         assert [k async for k in store.list_prefix("k/")] == []
     finally:
         await store.close()
+
+
+async def test_ranged_reads_requests(azurite_connection_string: str, azure_container: str) -> None:
+    raw = BlobServiceClient.from_connection_string(azurite_connection_string).get_container_client(azure_container)
+    raw.upload_blob("rg/a", bytes(range(100)), overwrite=True)
+    raw.upload_blob("rg/empty", b"", overwrite=True)
+    store = AzureBlobStore(azure_container, "rg", connection_string=azurite_connection_string)
+    # counted at the lean client (a proxy would change the headers that Shared Key signs)
+    client = store._blobs()
+    plain = client.request
+    seen: list[tuple[str, str | None, bool]] = []
+
+    async def counting(method: str, name: str, **kw: object) -> tuple[int, bytes, dict[str, str]]:
+        seen.append((method, kw.get("rng"), bool(kw.get("if_match"))))  # type: ignore[arg-type]
+        return await plain(method, name, **kw)  # type: ignore[arg-type]
+
+    client.request = counting  # type: ignore[method-assign]
+    try:
+        got = await store.get_ranges([("a", ByteRange(0, 10)), ("a", ByteRange(90)), ("a", ByteRange(95, 99))] * 2)
+        assert got == {("a", ByteRange(0, 10)): bytes(range(10)), ("a", ByteRange(90)): bytes(range(90, 100)),
+                       ("a", ByteRange(95, 99)): bytes(range(95, 99))}
+        assert sorted(seen, key=str) == [("GET", f"bytes={r}", False) for r in ("0-9", "90-", "95-98")]  # one GET each
+        seen.clear()
+        # Blob storage has no bytes=-N: a suffix costs a HEAD for the size, then an ETag-pinned GET
+        assert await store.get_ranges([("a", SuffixRange(5))]) == {("a", SuffixRange(5)): bytes(range(95, 100))}
+        assert seen == [("HEAD", None, False), ("GET", "bytes=95-", True)], seen
+        seen.clear()
+        # a 416 that states the blob's length (Content-Range: bytes */N) proves it exists: no HEAD
+        assert await store.get_ranges([("a", ByteRange(150, 160)), ("empty", ByteRange(0, 4))]) == {
+            ("a", ByteRange(150, 160)): b"", ("empty", ByteRange(0, 4)): b"",
+        }
+        assert sorted(m for m, _, _ in seen) == ["GET", "GET"], seen
+    finally:
+        await store.close()
+
+
+async def test_suffix_of_a_blob_replaced_between_head_and_get(azurite_connection_string: str, azure_container: str) -> None:
+    raw = BlobServiceClient.from_connection_string(azurite_connection_string).get_container_client(azure_container)
+    raw.upload_blob("tail/x", b"old-old-old", overwrite=True)
+    store = AzureBlobStore(azure_container, "tail", connection_string=azurite_connection_string,
+                           retry=RetryPolicy(attempts=3, base_delay=0.01))
+    try:
+        client = store._blobs()
+        plain = client.request
+        replaced = False
+
+        async def replacing(method: str, name: str, **kw: object) -> tuple[int, bytes, dict[str, str]]:
+            nonlocal replaced
+            answer = await plain(method, name, **kw)  # type: ignore[arg-type]
+            if method == "HEAD" and not replaced:
+                replaced = True
+                raw.upload_blob("tail/x", b"new!", overwrite=True)
+            return answer
+
+        client.request = replacing  # type: ignore[method-assign]
+        # the pinned GET answers 412, the read starts over: the tail of the new blob, never a mix
+        assert await store.get_range("x", -3) == b"ew!"
+        assert await store.get_ranges([("x", SuffixRange(10))]) == {("x", SuffixRange(10)): b"new!"}
+    finally:
+        await store.close()
+    sdk = AzureBlobStore(azure_container, "tail", connection_string=azurite_connection_string, fast_path=False)
+    try:
+        assert await sdk.get_ranges([("x", SuffixRange(2)), ("gone", SuffixRange(2))]) == {("x", SuffixRange(2)): b"w!"}
+    finally:
+        await sdk.close()

@@ -12,8 +12,10 @@ import pytest
 import azarr
 from azarr.errors import StoreError
 from azarr.stores import GCSStore, RetryPolicy, Store, from_url
+from azarr.stores.ranges import ByteRange, SuffixRange
 from tests.services.common import free_port
 from tests.stores.conformance import Factory, StoreTests
+from tests.stores.request_log import RequestLog
 
 
 class TestGCSStore(StoreTests):
@@ -82,6 +84,9 @@ async def test_lean_path_and_gcsfs_path_agree(gcs_endpoint: str, gcs_bucket: str
             assert await store.get("a b/ü.0") == b"0123456789"
             assert await store.get_range("a b/ü.0", 2, 5) == b"234"
             assert await store.get_range("a b/ü.0", 20) == b""
+            assert await store.get_ranges([("a b/ü.0", SuffixRange(3)), ("a b/ü.0", ByteRange(8, 20)), ("nope", SuffixRange(1))]) == {
+                ("a b/ü.0", SuffixRange(3)): b"789", ("a b/ü.0", ByteRange(8, 20)): b"89",
+            }
             assert await store.exists("a b/ü.0") and not await store.exists("nope")
             assert await store.get("nope") is None
         await sdk.set("x", b"from gcsfs")
@@ -173,3 +178,27 @@ async def test_lean_path_missing_bucket_raises_but_missing_object_is_none() -> N
         await missing_bucket.close()
         await real_bucket.close()
         await runner.cleanup()
+
+
+async def test_ranged_reads_are_one_get_each(gcs_endpoint: str, gcs_bucket: str) -> None:
+    writer = GCSStore(gcs_bucket, "rg", endpoint_url=gcs_endpoint)
+    await writer.set_many({"a": bytes(range(100)), "b": b"0123456789"})
+    await writer.close()
+    with RequestLog(gcs_endpoint) as log:
+        store = GCSStore(gcs_bucket, "rg", endpoint_url=log.url)
+        try:
+            assert await store._lean() is not None
+            log.clear()
+            requests = [("a", ByteRange(0, 10)), ("a", SuffixRange(5)), ("a", ByteRange(90))] * 2 + [
+                ("b", None), ("b", ByteRange(1, 3)), ("gone", SuffixRange(4)),
+            ]
+            got = await store.get_ranges(requests)
+            assert got == {
+                ("a", ByteRange(0, 10)): bytes(range(10)), ("a", SuffixRange(5)): bytes(range(95, 100)),
+                ("a", ByteRange(90)): bytes(range(90, 100)), ("b", None): b"0123456789", ("b", ByteRange(1, 3)): b"12",
+            }
+            # one media GET per distinct range, the suffix as GCS's own bytes=-N (no size lookup)
+            assert all("/download/" in path for _, path, _ in log.seen), log.seen
+            assert log.ranges() == ["bytes=-4", "bytes=-5", "bytes=0-8388607", "bytes=0-9", "bytes=90-"], log.seen
+        finally:
+            await store.close()

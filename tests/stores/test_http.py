@@ -13,8 +13,10 @@ import pytest
 import azarr
 from azarr.errors import ReadOnlyError, StoreError
 from azarr.stores import HTTPStore, RetryPolicy, Store, from_url
+from azarr.stores.ranges import ByteRange, SuffixRange
 from tests.services.common import free_port
 from tests.stores.conformance import Factory, StoreTests
+from tests.stores.request_log import RequestLog
 
 
 class TestHTTPStore(StoreTests):
@@ -71,3 +73,26 @@ def test_errors_are_not_missing(http_server: tuple[str, Path]) -> None:
     assert isinstance(s, HTTPStore) and "s3cr3t" not in repr(s)
     with pytest.raises(StoreError):
         azarr.open_array(HTTPStore(f"http://127.0.0.1:{free_port()}", retry=RetryPolicy(attempts=1)), mode="r")
+
+
+async def test_ranged_reads_are_one_get_each(http_server: tuple[str, Path]) -> None:
+    url, root = http_server
+    (root / "rg").mkdir(exist_ok=True)
+    (root / "rg" / "a").write_bytes(bytes(range(100)))
+    (root / "rg" / "b").write_bytes(b"0123456789")
+    with RequestLog(url) as log:
+        store = HTTPStore(f"{log.url}/rg")
+        try:
+            requests = [("a", ByteRange(0, 10)), ("a", SuffixRange(5)), ("a", ByteRange(90))] * 2 + [
+                ("b", None), ("b", ByteRange(1, 3)), ("b", SuffixRange(2)), ("gone", ByteRange(0, 4)),
+            ]
+            got = await store.get_ranges(requests)
+            assert got == {
+                ("a", ByteRange(0, 10)): bytes(range(10)), ("a", SuffixRange(5)): bytes(range(95, 100)),
+                ("a", ByteRange(90)): bytes(range(90, 100)),
+                ("b", None): b"0123456789", ("b", ByteRange(1, 3)): b"12", ("b", SuffixRange(2)): b"89",
+            }
+            assert log.methods() == ["GET"] * 5, log.seen  # duplicates once, "b" once, whole
+            assert log.ranges() == [None, "bytes=-5", "bytes=0-3", "bytes=0-9", "bytes=90-"], log.seen
+        finally:
+            await store.close()

@@ -9,6 +9,7 @@ import pytest
 
 from azarr.errors import InvalidKeyError
 from azarr.stores import LocalStore, Store, from_url
+from azarr.stores.ranges import ByteRange, RangeRequest, SuffixRange
 from tests.stores.conformance import Factory, StoreTests
 
 
@@ -60,3 +61,35 @@ def test_from_url_forms(tmp_path: Path) -> None:
     assert isinstance(from_url(str(tmp_path)), LocalStore)
     s = from_url(f"file://{tmp_path}")
     assert isinstance(s, LocalStore) and s.root == str(tmp_path)
+
+
+async def test_get_ranges_open_each_file_once_in_a_few_thread_hops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from azarr.stores import local
+
+    store = LocalStore(tmp_path)
+    value = bytes(range(50))
+    await store.set_many({f"k/{i}": value for i in range(200)})
+    (tmp_path / "k" / "dir").mkdir()
+    requests: list[RangeRequest] = [(f"k/{i}", ByteRange(j, j + 5)) for i in range(200) for j in (0, 10, 48, 60)]
+    requests += [(f"k/{i}", SuffixRange(4)) for i in range(200)] + [("gone", ByteRange(0, 1)), ("k/dir", SuffixRange(2))]
+    hops: list[object] = []
+    files: list[int] = []
+    plain_hop, plain_read = asyncio.to_thread, local._read_ranges
+
+    def hop(fn: object, *args: object) -> object:
+        hops.append(fn)
+        return plain_hop(fn, *args)  # type: ignore[arg-type]
+
+    def read(path: str, ranges: list[object]) -> object:
+        files.append(len(ranges))
+        return plain_read(path, ranges)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(asyncio, "to_thread", hop)
+    monkeypatch.setattr(local, "_read_ranges", read)
+    got = await store.get_ranges(requests)
+    assert got == {(k, r): value[r.start : r.end] if isinstance(r, ByteRange) else value[-4:]
+                   for k, r in requests if k.startswith("k/") and k != "k/dir"}  # a directory is no key
+    assert len(hops) == 8, len(hops)  # 1002 requests: one thread hop per group of files
+    assert sorted(files) == [1, 1] + [5] * 200  # each file opened once for all its ranges

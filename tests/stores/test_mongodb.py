@@ -12,6 +12,7 @@ import azarr
 from azarr.errors import StoreError
 from azarr.stores import MongoDBStore, RetryPolicy, Store, from_url
 from azarr.stores.mongodb import ValueTooLargeError
+from azarr.stores.ranges import ByteRange, RangeRequest, SuffixRange
 from tests.services.common import free_port
 from tests.stores.conformance import Factory, StoreTests
 from tests.zarr2 import run_zarr2
@@ -142,3 +143,23 @@ RESULT = {"who": root.attrs["who"], "data": root["r/s"][...].tolist()}
     expected2[:5, :5] = 200
     assert res["who"] == "azarr"
     np.testing.assert_array_equal(np.array(res["data"]), expected2)
+
+
+def test_get_ranges_is_one_find_per_batch(mongodb_uri: str, coll_name: str) -> None:
+    counter = CommandCounter()
+    store = MongoDBStore(mongodb_uri, database="azarr_test", collection=coll_name,
+                         client_options={"event_listeners": [counter]})
+    value = bytes(range(50))
+    azarr.sync.run(store.set_many({f"k/{i}": value for i in range(50)}))
+    requests: list[RangeRequest] = [(f"k/{i}", ByteRange(j, j + 5)) for i in range(50) for j in (0, 10, 20, 48)]
+    requests += [(f"k/{i}", SuffixRange(4)) for i in range(50)] + [("gone", ByteRange(0, 1))]
+    many = [("k/7", ByteRange(j, j + 2)) for j in range(300)]  # one key, more ranges than batch_size
+    counter.names.clear()
+    got = azarr.sync.run(store.get_ranges(requests))
+    assert got == {(k, r): value[r.start : r.end] if isinstance(r, ByteRange) else value[-4:] for k, r in requests if k != "gone"}
+    # 251 requests, at most 100 per batch and never one key split: 20 keys (100 requests) per find
+    assert counter.names.count("find") == 3, counter.names
+    counter.names.clear()
+    got = azarr.sync.run(store.get_ranges(many))
+    assert got == {(k, r): value[r.start : r.end] for k, r in many}
+    assert counter.names.count("find") == 1, counter.names  # the document is read once, sliced 300 times

@@ -11,6 +11,7 @@ import redis
 import azarr
 from azarr.errors import StoreError
 from azarr.stores import RedisStore, RetryPolicy, Store, from_url
+from azarr.stores.ranges import ByteRange, RangeRequest, SuffixRange
 from tests.services.common import free_port
 from tests.stores.conformance import Factory, StoreTests
 from tests.zarr2 import run_zarr2
@@ -138,3 +139,49 @@ RESULT = {"who": root.attrs["who"], "data": [[None if v != v else v for v in row
     got = np.array([[np.nan if v is None else v for v in row] for row in res["data"]])
     assert res["who"] == "azarr"
     np.testing.assert_array_equal(got, expected2)
+
+
+def test_get_ranges_is_one_transaction_per_batch(redis_url: str, prefix: str) -> None:
+    sync = redis.Redis.from_url(redis_url)
+    value = bytes(range(50))
+    for i in range(300):
+        sync.set(f"{prefix}:k/{i}", value)
+    sync.set(f"{prefix}:empty", b"")
+    store = RedisStore(redis_url, prefix=prefix)
+    requests: list[RangeRequest] = [(f"k/{i}", ByteRange(j, j + 5)) for i in range(300) for j in (0, 10, 48)]
+    requests += [(f"k/{i}", SuffixRange(4)) for i in range(300)]
+    requests += [("empty", ByteRange(0, 3)), ("empty", SuffixRange(2)), ("gone", ByteRange(0, 3)), ("gone", SuffixRange(1))]
+
+    async def main() -> dict[RangeRequest, bytes]:
+        try:
+            await store.get(".warm")  # connect before counting
+            sync.config_resetstat()
+            return await store.get_ranges(requests)
+        finally:
+            await store.close()
+
+    got = azarr.sync.run(main())
+    stats = commandstats(sync)
+    want = {(k, r): value[r.start : r.end] if isinstance(r, ByteRange) else value[-4:] for k, r in requests if k.startswith("k/")}
+    want |= {("empty", ByteRange(0, 3)): b"", ("empty", SuffixRange(2)): b""}
+    assert got == want
+    # 1204 requests in batches of at most 1000 that never split a key: two MULTI/EXEC round trips
+    assert stats.get("exec") == 2 and stats.get("multi") == 2, stats
+    assert stats.get("getrange") == 1204 and stats.get("exists") == 302, stats  # one EXISTS per key
+    assert "get" not in stats and "mget" not in stats, stats
+
+
+def test_get_ranges_of_a_non_string_key_raises(redis_url: str, prefix: str) -> None:
+    sync = redis.Redis.from_url(redis_url)
+    sync.rpush(f"{prefix}:a-list", b"x")
+    sync.set(f"{prefix}:ok", b"0123")
+    store = RedisStore(redis_url, prefix=prefix, retry=RetryPolicy(attempts=1))
+
+    async def main() -> None:
+        try:
+            with pytest.raises(StoreError, match="WRONGTYPE"):  # an error, never "missing"
+                await store.get_ranges([("ok", ByteRange(0, 2)), ("a-list", SuffixRange(1))])
+        finally:
+            await store.close()
+
+    azarr.sync.run(main())

@@ -11,6 +11,7 @@ import pytest
 import azarr
 from azarr.errors import StoreError
 from azarr.stores import SQLiteStore, Store, from_url
+from azarr.stores.ranges import ByteRange, RangeRequest, SuffixRange
 from tests.stores.conformance import Factory, StoreTests
 from tests.zarr2 import run_zarr2
 
@@ -29,7 +30,9 @@ class TestSQLiteStore(StoreTests):
         return factory
 
     async def raw_set(self, store: Store, key: str, value: bytes) -> None:
-        with sqlite3.connect(store.path) as conn:  # type: ignore[attr-defined]
+        # raw_set_many runs 16 of these at once: wait for the write lock as long as it takes
+        # (SQLite's default 5 s ran out on a loaded machine)
+        with sqlite3.connect(store.path, timeout=60) as conn:  # type: ignore[attr-defined]
             conn.execute("CREATE TABLE IF NOT EXISTS zarr(k TEXT PRIMARY KEY, v BLOB)")
             conn.execute("REPLACE INTO zarr VALUES (?, ?)", (key, value))
 
@@ -120,3 +123,27 @@ RESULT = {"who": root.attrs["who"], "data": root["sub/b"][...].tolist()}
     expected[2:30, 1:] = np.arange(28 * 16).reshape(28, 16)
     assert res["who"] == "azarr"
     np.testing.assert_array_equal(np.array(res["data"]), expected)
+
+
+async def test_get_ranges_is_one_statement_per_batch(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "r.db")
+    value = bytes(range(50))
+    await store.set_many({f"k/{i}": value for i in range(500)} | {"empty": b""})
+    requests: list[RangeRequest] = [(f"k/{i}", ByteRange(j, j + 5)) for i in range(500) for j in (0, 10, 48)]
+    requests += [(f"k/{i}", SuffixRange(4)) for i in range(500)]
+    requests += [("empty", ByteRange(0, 3)), ("empty", SuffixRange(2)), ("gone", ByteRange(0, 3))]
+    want = {(k, r): value[r.start : r.end] if isinstance(r, ByteRange) else value[-4:] for k, r in requests if k.startswith("k/")}
+    want |= {("empty", ByteRange(0, 3)): b"", ("empty", SuffixRange(2)): b""}
+    statements: list[str] = []
+    await store._run(lambda conn: conn.set_trace_callback(statements.append))
+    try:
+        assert await store.get_ranges(requests) == want
+        assert len(statements) == 1 and statements[0].startswith("WITH r("), statements[:3]  # 2003 ranges, 1 SELECT
+        statements.clear()
+        # a build that allows few parameters per statement: several statements in one read transaction
+        await store._run(lambda conn: conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 400))
+        assert await store.get_ranges(requests) == want
+        assert statements[0] == "BEGIN" and statements[-1] == "COMMIT", statements[:3]
+        assert len(statements) == 2 + 21, len(statements)  # 100 requests (400 parameters) per SELECT
+    finally:
+        await store.close()
