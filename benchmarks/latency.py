@@ -3,7 +3,8 @@
 Starts benchmarks/fake_s3.py as its own process with ``--delay`` per request (concurrent
 requests are not serialised), then for each stack runs the cases of workload W1:
 float32 (2048, 2048) in (64, 64) chunks = 1024 chunks, Zstd level 1, compressible data:
-full write, full read, a 64-chunk region read, metadata open. Prints the median of N
+full write, full read, a 64-chunk region read, metadata open; stored as Zarr v2 (as the peers
+store it) and, in the "azarr v3" row, as Zarr v3. Prints the median of N
 runs, the requests the server saw, and the floor ceil(requests / concurrency) x latency.
 
     .venv/bin/python benchmarks/latency.py [--latency 0.1] [--runs 3] [--peers] [--via proxy|moto]
@@ -148,11 +149,17 @@ def measure(server: Server, fn: Callable[[], object], runs: int) -> tuple[float,
 
 
 def azarr_cases(
-    server: Server, data: np.ndarray, concurrency: int | None, fast_path: bool = True, stream_writes: bool = True
+    server: Server,
+    data: np.ndarray,
+    concurrency: int | None,
+    fast_path: bool = True,
+    stream_writes: bool = True,
+    zarr_format: int = 2,
 ) -> dict[str, Callable[[], object]]:
     """The W1 cases for azarr (async API on its own loop).
 
     ``stream_writes=False`` is the baseline that encodes every chunk before the first PUT.
+    ``zarr_format=3`` stores W1 as Zarr v3 (bytes + zstd level 1, default chunk keys).
     """
     import numcodecs
 
@@ -164,11 +171,15 @@ def azarr_cases(
     if concurrency:
         opts["concurrency"] = concurrency
     opts["fast_path"] = fast_path
-    path = f"azarr-{concurrency or 'default'}-{fast_path}-{stream_writes}"
+    path = f"azarr-{concurrency or 'default'}-{fast_path}-{stream_writes}-v{zarr_format}"
     store = S3Store("bench", path, **opts)
-    arr = loop.run_until_complete(
-        aio.open_array(store, "w", shape=SHAPE, chunks=CHUNKS, dtype="f4", compressor=numcodecs.Zstd(level=1))
-    )
+    if zarr_format == 3:
+        from azarr.codecs import ZstdCodec
+
+        codec_kw: dict[str, object] = {"compressors": [ZstdCodec(level=1)], "zarr_format": 3}
+    else:
+        codec_kw = {"compressor": numcodecs.Zstd(level=1)}
+    arr = loop.run_until_complete(aio.open_array(store, "w", shape=SHAPE, chunks=CHUNKS, dtype="f4", **codec_kw))
     run = loop.run_until_complete
 
     def write() -> None:
@@ -262,6 +273,7 @@ def main() -> None:
     server = Server(args.latency, args.via)
     stacks: list[tuple[str, Callable[[], dict[str, Callable[[], object]]]]] = [
         ("azarr (default)", lambda: azarr_cases(server, data, None)),
+        ("azarr v3 (default)", lambda: azarr_cases(server, data, None, zarr_format=3)),
     ]
     if args.baselines:
         stacks += [
