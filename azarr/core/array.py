@@ -417,6 +417,20 @@ class AsyncArray(NodeBase):
                 n += 1
         return n
 
+    def _codec_info(self) -> list[tuple[str, str]]:
+        """Codec rows as each format's zarr-python shows them (v2: compressor + filters; v3: the chain)."""
+        meta = self.metadata
+        if self.zarr_format == 3:
+            pipe = self.codec_pipeline
+            return [
+                ("Filters", repr(pipe.array_array)),
+                ("Serializer", repr(pipe.array_bytes)),
+                ("Compressors", repr(pipe.bytes_bytes)),
+            ]
+        if hasattr(meta, "compression"):  # N5
+            return [("Compressor", repr(meta.compression))]
+        return [("Compressor", repr(meta.compressor)), ("Filters", repr(meta.filters))]
+
     def info_items(self) -> list[tuple[str, str]]:
         """(label, value) rows describing the array, as shown by ``info``."""
         return [
@@ -428,7 +442,7 @@ class AsyncArray(NodeBase):
             ("Chunk shape", str(self.chunks)),
             ("Order", self.order),
             ("Fill value", _show_scalar(self.fill_value)),
-            ("Codecs", ", ".join(repr(c) for c in self.codec_pipeline.codecs)),
+            *self._codec_info(),
             ("Store", self.store.name),
             ("No. bytes", str(self.nbytes)),
             ("Chunks", str(self.nchunks)),
