@@ -38,6 +38,27 @@ class TransientStoreError(StoreError):
     """
 
 
+class ThrottledError(TransientStoreError):
+    """The backend asked the client to slow down (S3 503 SlowDown, HTTP 429, Azure ServerBusy, ...).
+
+    Retried like any transient failure, and it also lowers the store's in-flight limit
+    (see :class:`azarr.stores.ConcurrencyLimiter`): throttling slows a write down rather
+    than ending it.
+    """
+
+
+class ConditionalWriteUnsupportedError(StoreError, NotImplementedError):
+    """The store cannot compare-and-swap (``supports_conditional_writes`` is False)."""
+
+
+class WriteConflictError(StoreError):
+    """A conditional write kept losing to other writers of the same key.
+
+    Raised by callers of the compare-and-swap API (a read-merge-write of a chunk) after
+    their bounded retries; names the store and the key.
+    """
+
+
 class ReadOnlyError(StoreError, PermissionError):
     """A write or delete was attempted on a store or node opened read-only."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from azarr.stores.base import DEFAULT_CONCURRENCY, ConcurrencyLimiter, RetryPolicy, Store
+from azarr.stores.base import ABSENT, DEFAULT_CONCURRENCY, ConcurrencyLimiter, RetryPolicy, Store, Version, Versioned
 from azarr.stores.local import LocalStore
 from azarr.stores.memory import MemoryStore
 from azarr.stores.registry import as_store, from_url
@@ -29,6 +29,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "ABSENT",
     "DEFAULT_CONCURRENCY",
     "AzureBlobStore",
     "ConcurrencyLimiter",
@@ -42,6 +43,8 @@ __all__ = [
     "S3Store",
     "SQLiteStore",
     "Store",
+    "Version",
+    "Versioned",
     "as_store",
     "from_url",
 ]

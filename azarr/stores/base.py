@@ -24,19 +24,24 @@ import abc
 import asyncio
 import builtins
 import functools
+import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, NoReturn, Self, TypeVar
 
 from azarr.errors import (
     AzarrError,
+    ConditionalWriteUnsupportedError,
     ReadOnlyError,
     StoreError,
+    ThrottledError,
     TransientStoreError,
 )
 from azarr.stores._policy import NO_RETRY, ConcurrencyLimiter, PerLoop, RetryPolicy
+from azarr.stores._redact import redact
 from azarr.stores._sharing import rebuild
+from azarr.stores._versioned import ABSENT, Version, Versioned
 from azarr.stores.hedging import HedgePolicy, Hedger
 from azarr.stores.keys import to_bytes, validate_key, validate_prefix
 from azarr.stores.ranges import (
@@ -52,8 +57,11 @@ from azarr.stores.ranges import (
 T = TypeVar("T")
 U = TypeVar("U")
 
+log = logging.getLogger("azarr.stores")
+
 # Re-exported: these names have always been importable from here.
 __all__ = [
+    "ABSENT",
     "DEFAULT_CONCURRENCY",
     "LIVE_STORES",
     "NO_RETRY",
@@ -62,6 +70,8 @@ __all__ = [
     "PerLoop",
     "RetryPolicy",
     "Store",
+    "Version",
+    "Versioned",
     "validate_key",
     "validate_prefix",
 ]
@@ -91,6 +101,8 @@ class _Name:
 
     def __str__(self) -> str:
         return self.store.name
+def _cause(exc: BaseException) -> str:
+    return redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
 
 
 class Store(abc.ABC):
@@ -106,6 +118,8 @@ class Store(abc.ABC):
     supports_deletes: ClassVar[bool] = True
     supports_listing: ClassVar[bool] = True
     supports_partial_reads: ClassVar[bool] = True
+    #: compare-and-swap: ``get_many_for_update`` / ``set_many_if`` work (see those methods)
+    supports_conditional_writes: ClassVar[bool] = False
     #: keys per native batch call (used only when the backend overrides a ``_*_batch``)
     batch_size: int = 1000
     #: the URL scheme(s) the store answers to, for ``from_url``
@@ -131,7 +145,7 @@ class Store(abc.ABC):
         self.hedger = Hedger(self.hedge_policy) if self.hedge_policy else None
         self.concurrency = int(concurrency) if concurrency is not None else self.default_concurrency()
         self.retry = retry if retry is not None else RetryPolicy()
-        self.limiter = ConcurrencyLimiter(self.concurrency)
+        self.limiter = ConcurrencyLimiter(self.concurrency, adaptive=self.retry.adaptive_concurrency)
         self._closed = False
         LIVE_STORES.add(self)
 
@@ -161,7 +175,7 @@ class Store(abc.ABC):
     @property
     def name(self) -> str:
         """A short description of the store for messages (never contains credentials)."""
-        return repr(self)
+        return redact(repr(self))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -189,6 +203,14 @@ class Store(abc.ABC):
         """Return whether ``exc`` is a transient failure worth retrying."""
         return isinstance(exc, (TransientStoreError, ConnectionError, TimeoutError))
 
+    def _is_throttled(self, exc: BaseException) -> bool:
+        """Return whether ``exc`` is the backend asking to slow down (backends override).
+
+        A throttled request is retried (with its own, larger budget, see
+        :class:`RetryPolicy`) and lowers the store's in-flight limit.
+        """
+        return isinstance(exc, ThrottledError)
+
     def _check_writable(self, key: str | None = None) -> None:
         if self.read_only:
             raise ReadOnlyError(
@@ -198,37 +220,58 @@ class Store(abc.ABC):
     async def _call(self, op: str, key: str | None, fn: Callable[[], Awaitable[T]]) -> T:
         """Run one backend request under the store's limiter, with retries.
 
-        Every backend round trip goes through here, so the concurrency budget and the
-        retry policy are enforced in exactly one place.
+        Every backend round trip goes through here, so the concurrency budget, its
+        adaptation to throttling and the retry policy are enforced in exactly one place.
         """
         policy = self.retry
-        deadline = time.monotonic() + policy.total_timeout
-        attempt = 0
+        limiter = self.limiter
+        failures = throttles = 0
+        deadline = 0.0
         while True:
-            attempt += 1
+            ticket = await limiter.acquire()
+            if not deadline:  # the time budget starts with the first try, not in the queue
+                deadline = time.monotonic() + policy.total_timeout
             try:
-                async with self.limiter:
-                    return await fn()
-            except AzarrError as exc:
-                if not (isinstance(exc, TransientStoreError) and self._can_retry(attempt, deadline)):
-                    if isinstance(exc, TransientStoreError):
-                        raise self._failure(op, key, exc, attempt) from exc
-                    raise
+                try:
+                    result = await fn()
+                finally:
+                    limiter.release()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # backend / transport failure
-                if not (self._is_retryable(exc) and self._can_retry(attempt, deadline)):
-                    raise self._failure(op, key, exc, attempt) from exc
+                if self._is_throttled(exc):
+                    throttles += 1
+                    if limiter.throttled(ticket):
+                        log.info("%s: throttled (%s); in-flight limit lowered to %d",
+                                 self.name, _cause(exc), limiter.current_limit)
+                elif isinstance(exc, AzarrError) and not isinstance(exc, TransientStoreError):
+                    raise
+                elif self._is_retryable(exc):
+                    failures += 1
+                else:
+                    self._raise_failure(op, key, exc, failures + throttles + 1)
+                if (failures >= policy.attempts or throttles >= policy.throttle_budget
+                        or time.monotonic() >= deadline):
+                    self._raise_failure(op, key, exc, failures + throttles)
+                log.debug("%s: %s %r failed (%s); retrying", self.name, op, key, _cause(exc))
+            else:
+                limiter.succeeded()
+                return result
+            attempt = failures + throttles
             await asyncio.sleep(min(policy.delay(attempt), max(0.0, deadline - time.monotonic())))
 
-    def _can_retry(self, attempt: int, deadline: float) -> bool:
-        return attempt < self.retry.attempts and time.monotonic() < deadline
+    def _raise_failure(self, op: str, key: str | None, exc: BaseException, attempts: int) -> NoReturn:
+        err = self._failure(op, key, exc, attempts)
+        if redact(str(exc)) != str(exc):
+            raise err from None  # the cause's own text holds a secret: do not chain it into tracebacks
+        raise err from exc
 
     def _failure(self, op: str, key: str | None, exc: BaseException, attempts: int) -> StoreError:
         what = f"{op} {key!r}" if key is not None else op
         tries = f" after {attempts} attempts" if attempts > 1 else ""
-        cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return StoreError(f"{self.name}: {what} failed{tries}: {cause}", store=self.name, key=key)
+        throttled = " (throttled: the backend asked to slow down)" if self._is_throttled(exc) else ""
+        message = redact(f"{self.name}: {what} failed{tries}{throttled}: {_cause(exc)}")
+        return StoreError(message, store=self.name, key=key)
 
     # --- primitives backends implement ------------------------------------------------
 
@@ -268,6 +311,29 @@ class Store(abc.ABC):
     _get_ranges_batch: Callable[[builtins.list[RangeRequest]], Awaitable[dict[RangeRequest, bytes]]] | None = None
     _set_batch: Callable[[dict[str, bytes]], Awaitable[None]] | None = None
     _delete_batch: Callable[[builtins.list[str]], Awaitable[None]] | None = None
+
+    # Compare-and-swap primitives (stores with ``supports_conditional_writes``).
+    async def _get_versioned(self, key: str) -> Versioned:
+        """Return ``key``'s value and version (``Versioned(None, ABSENT)`` if missing)."""
+        raise self._no_conditional_writes(key)
+
+    async def _set_if(self, key: str, value: bytes | None, expected: Version) -> bool:
+        """Write ``value`` (``None``: delete) if ``key``'s version is still ``expected``.
+
+        Return False, writing nothing, if it is not (a conflict).
+        """
+        raise self._no_conditional_writes(key)
+
+    # Native batches of the above; ``None``: per-key calls. A batch returns the
+    # conflicting keys; every other key of the batch was written.
+    _get_versioned_batch: Callable[[builtins.list[str]], Awaitable[dict[str, Versioned]]] | None = None
+    _set_if_batch: Callable[[dict[str, tuple[bytes | None, Version]]], Awaitable[builtins.set[str]]] | None = None
+
+    def _no_conditional_writes(self, key: str | None) -> ConditionalWriteUnsupportedError:
+        return ConditionalWriteUnsupportedError(
+            f"{self.name} cannot compare-and-swap (supports_conditional_writes is False); key {key!r}",
+            store=self.name, key=key,
+        )
 
     # --- public API ---------------------------------------------------------------------
 
@@ -500,6 +566,87 @@ class Store(abc.ABC):
             )
             return
         await self._each(keys, lambda k: self._call("delete", k, lambda: self._delete(k)))
+
+    # --- compare-and-swap ------------------------------------------------------------------
+
+    async def get_for_update(self, key: str) -> Versioned:
+        """Read ``key`` with its version, for a later :meth:`set_if`.
+
+        A missing key gives ``Versioned(None, ABSENT)``. Raises
+        :class:`~azarr.errors.ConditionalWriteUnsupportedError` on a store without
+        ``supports_conditional_writes``.
+        """
+        validate_key(key)
+        self._check_conditional(key)
+        return await self._call("get_for_update", key, lambda: self._get_versioned(key))
+
+    async def get_many_for_update(self, keys: Iterable[str]) -> dict[str, Versioned]:
+        """Read many keys with their versions: ``{key: Versioned}`` for EVERY key given
+        (a missing key maps to ``Versioned(None, ABSENT)``), in native batches where the
+        backend has them."""
+        keys = list(dict.fromkeys(validate_key(k) for k in keys))
+        if not keys:
+            return {}
+        self._check_conditional(keys[0])
+        if self._get_versioned_batch is not None:
+            batch = self._get_versioned_batch
+            parts = await asyncio.gather(
+                *(self._call("get_many_for_update", part[0], functools.partial(batch, part))
+                  for part in self._batches(keys))
+            )
+            out: dict[str, Versioned] = {}
+            for part in parts:
+                out.update(part)
+            return out
+        values = await self._each(keys, lambda k: self._call("get_for_update", k, lambda: self._get_versioned(k)))
+        return dict(zip(keys, values))
+
+    async def set_if(self, key: str, value: BytesLike | None, expected: Version) -> bool:
+        """Write ``value`` under ``key`` (``None``: delete it) only if its version is still
+        ``expected`` (as returned by :meth:`get_for_update`; ``ABSENT``: only if the key
+        does not exist). Return True if written, False on a conflict (nothing written).
+
+        A request retried after a transport failure may report a conflict for a write
+        that in fact landed (its first try changed the version); redoing the
+        read-merge-write then finds the merged value and is harmless.
+        """
+        validate_key(key)
+        self._check_writable(key)
+        self._check_conditional(key)
+        data = None if value is None else to_bytes(key, value)
+        return await self._call("set_if", key, lambda: self._set_if(key, data, expected))
+
+    async def set_many_if(self, items: Mapping[str, tuple[BytesLike | None, Version]]) -> builtins.set[str]:
+        """Conditionally write many keys: ``{key: (value or None to delete, expected version)}``.
+
+        Each key is compared and written on its own (a batch is not a transaction across
+        keys). Return the keys that conflicted (changed, created or deleted since they were
+        read); nothing is written for those, every other key is written.
+        """
+        data = {
+            validate_key(k): (None if v is None else to_bytes(k, v), expected) for k, (v, expected) in items.items()
+        }
+        if not data:
+            return set()
+        first = next(iter(data))
+        self._check_writable(first)
+        self._check_conditional(first)
+        if self._set_if_batch is not None:
+            batch = self._set_if_batch
+
+            def send(part: builtins.list[str]) -> Awaitable[builtins.set[str]]:
+                return batch({k: data[k] for k in part})
+
+            parts = await asyncio.gather(
+                *(self._call("set_many_if", part[0], functools.partial(send, part)) for part in self._batches(list(data)))
+            )
+            return set().union(*parts)
+        written = await self._each(list(data), lambda k: self._call("set_if", k, lambda: self._set_if(k, *data[k])))
+        return {k for k, ok in zip(data, written) if not ok}
+
+    def _check_conditional(self, key: str) -> None:
+        if not self.supports_conditional_writes:
+            raise self._no_conditional_writes(key)
 
     async def delete_prefix(self, prefix: str) -> None:
         """Delete every key under ``prefix`` (``""`` deletes everything)."""

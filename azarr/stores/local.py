@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import stat
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from azarr.errors import InvalidKeyError
-from azarr.stores.base import RetryPolicy, Store
 from azarr.stores.ranges import Range, RangeRequest, resolve
+from azarr.stores.base import RetryPolicy, Store, Version, Versioned
 
 # Small files: the thread hop costs more than the read, so batches are split into a
 # few groups per worker thread instead of one hop per key.
@@ -88,6 +90,10 @@ def _remove(path: str, root: str) -> None:
         return
     except IsADirectoryError:
         return
+    _prune(path, root)
+
+
+def _prune(path: str, root: str) -> None:
     # prune directories left empty, never the root itself
     parent = os.path.dirname(path)
     while parent != root and parent.startswith(root):
@@ -98,15 +104,84 @@ def _remove(path: str, root: str) -> None:
         parent = os.path.dirname(parent)
 
 
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root + os.sep)
+
+
+def _lock_path(path: str) -> str:
+    directory, name = os.path.split(path)
+    return os.path.join(directory, f".azarr-{name}.lock")
+
+
+@contextmanager
+def _key_lock(path: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``path``'s key, across threads and processes.
+
+    The lock is ``flock`` on a lock file beside the value, removed again on release so
+    no lock files accumulate. A waiter that got the file just before the holder removed
+    it finds it gone (another inode now, or none) and locks the new one instead.
+    """
+    lock = _lock_path(path)
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except FileNotFoundError:  # the directory was pruned meanwhile
+            os.makedirs(os.path.dirname(lock), exist_ok=True)
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held = os.fstat(fd)
+            try:
+                named = os.stat(lock)
+            except FileNotFoundError:
+                named = None
+        except BaseException:
+            os.close(fd)
+            raise
+        if named is not None and (named.st_ino, named.st_dev) == (held.st_ino, held.st_dev):
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        os.unlink(lock)  # before unlocking: a waiter then sees the name gone and starts over
+        os.close(fd)
+
+
+def _compare_and_swap(path: str, root: str, value: bytes | None, expected: Version) -> bool:
+    """Under the key's lock: write (or delete) ``path`` if its bytes are still ``expected``."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with _key_lock(path):
+        swapped = _read(path) == expected
+        if swapped and value is not None:
+            _write_atomic(path, value)
+            return True
+        if swapped:
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass
+    _prune(path, root)  # directories the lock file needed, or the delete emptied
+    return swapped
+
+
 class LocalStore(Store):
     """A store whose keys are files below ``root`` (``/`` in keys maps to directories).
 
     Writes are atomic (temp file + rename). Keys are validated so that none can escape
     ``root``: ``..``, absolute paths and NUL bytes are rejected with
-    :class:`~azarr.errors.InvalidKeyError`.
+    :class:`~azarr.errors.InvalidKeyError`, and so is a write or delete whose directory
+    leads out of the root through a symbolic link (links inside the root are followed;
+    reads follow every link).
+
+    Compare-and-swap (``set_if``): the version of a value is its bytes; the compare and
+    the write happen under an exclusive ``flock`` on a lock file beside the value
+    (``.azarr-<name>.lock``, removed afterwards), so conditional writers in any thread or
+    process on this machine are serialised per key. A plain ``set`` takes no lock.
     """
 
     url_schemes = ("file",)
+    supports_conditional_writes = True
 
     def __init__(
         self,
@@ -145,14 +220,42 @@ class LocalStore(Store):
             raise InvalidKeyError(f"key {key!r} escapes the root of {self!r}")
         return path
 
+    def _write_path(self, key: str, real_root: str | None = None) -> str:
+        """The path to write or delete ``key`` at, with every link in its directory resolved;
+        raises if that directory lies outside the (resolved) root."""
+        directory, name = os.path.split(self._path(key))
+        real_root = real_root or os.path.realpath(self.root)
+        real_dir = os.path.realpath(directory)
+        if not _inside(real_dir, real_root):
+            raise InvalidKeyError(
+                f"{self.name}: key {key!r} leads out of the root through a symbolic link "
+                f"(to {real_dir!r}); writes and deletes never follow links out of the root"
+            )
+        return os.path.join(real_dir, name)
+
+    def _write_paths(self, keys: list[str]) -> list[str]:
+        """:meth:`_write_path` for many keys, each directory resolved once."""
+        real_root = os.path.realpath(self.root)
+        dirs: dict[str, str] = {}
+        out = []
+        for key in keys:
+            directory, _, name = key.rpartition("/")
+            base = dirs.get(directory)
+            if base is None:
+                base = dirs[directory] = os.path.dirname(self._write_path(key, real_root))
+            else:
+                self._path(key)  # the lexical checks still apply to every key
+            out.append(os.path.join(base, name))
+        return out
+
     async def _get(self, key: str) -> bytes | None:
         return await asyncio.to_thread(_read, self._path(key))
 
     async def _set(self, key: str, value: bytes) -> None:
-        await asyncio.to_thread(_write_atomic, self._path(key), value)
+        await asyncio.to_thread(_write_atomic, self._write_path(key), value)
 
     async def _delete(self, key: str) -> None:
-        await asyncio.to_thread(_remove, self._path(key), self.root)
+        await asyncio.to_thread(_remove, self._write_path(key), os.path.realpath(self.root))
 
     async def _exists(self, key: str) -> bool:
         return await asyncio.to_thread(os.path.isfile, self._path(key))
@@ -171,7 +274,7 @@ class LocalStore(Store):
         root_len = len(self.root) + 1
         for dirpath, _dirnames, filenames in os.walk(start):
             for fn in filenames:
-                if fn.startswith(".azarr-") and fn.endswith(".partial"):
+                if fn.startswith(".azarr-") and fn.endswith((".partial", ".lock")):
                     continue
                 key = os.path.join(dirpath, fn)[root_len:].replace(os.sep, "/")
                 if key.startswith(prefix):
@@ -220,7 +323,7 @@ class LocalStore(Store):
         return out
 
     async def _set_batch(self, items: dict[str, bytes]) -> None:
-        pairs = [(self._path(k), v) for k, v in items.items()]
+        pairs = list(zip(self._write_paths(list(items)), items.values()))
 
         def write_group(idx: range) -> None:
             for i in idx:
@@ -230,11 +333,40 @@ class LocalStore(Store):
         await asyncio.gather(*(asyncio.to_thread(write_group, g) for g in groups))
 
     async def _delete_batch(self, keys: list[str]) -> None:
-        paths = [self._path(k) for k in keys]
+        paths = self._write_paths(keys)
+        real_root = os.path.realpath(self.root)
 
         def remove_all() -> None:
             for path in paths:
-                _remove(path, self.root)
+                _remove(path, real_root)
 
         await asyncio.to_thread(remove_all)
+
+    # --- compare-and-swap -------------------------------------------------------------------
+
+    async def _get_versioned(self, key: str) -> Versioned:
+        value = await self._get(key)
+        return Versioned(value, value)
+
+    async def _get_versioned_batch(self, keys: list[str]) -> dict[str, Versioned]:
+        found = await self._get_batch(keys)
+        return {k: Versioned(found.get(k), found.get(k)) for k in keys}
+
+    async def _set_if(self, key: str, value: bytes | None, expected: Version) -> bool:
+        path = self._write_path(key)
+        return await asyncio.to_thread(_compare_and_swap, path, os.path.realpath(self.root), value, expected)
+
+    async def _set_if_batch(self, items: dict[str, tuple[bytes | None, Version]]) -> set[str]:
+        keys = list(items)
+        paths = self._write_paths(keys)
+        real_root = os.path.realpath(self.root)
+
+        def swap_group(idx: range) -> list[str]:
+            return [keys[i] for i in idx if not _compare_and_swap(paths[i], real_root, *items[keys[i]])]
+
+        groups = [range(i, len(keys), _GROUPS) for i in range(min(_GROUPS, len(keys)))]
+        conflicts: set[str] = set()
+        for part in await asyncio.gather(*(asyncio.to_thread(swap_group, g) for g in groups)):
+            conflicts.update(part)
+        return conflicts
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
-from azarr.stores.base import RetryPolicy, Store
 from azarr.stores.ranges import RangeRequest, read_range
+from azarr.stores.base import RetryPolicy, Store, Version, Versioned
 
 
 class MemoryStore(Store):
@@ -17,6 +17,9 @@ class MemoryStore(Store):
     """
 
     url_schemes = ("memory",)
+    #: the version of a value is the stored bytes object itself (compared by identity,
+    #: then by content)
+    supports_conditional_writes = True
 
     def __init__(
         self,
@@ -79,3 +82,30 @@ class MemoryStore(Store):
     async def _delete_batch(self, keys: list[str]) -> None:
         for k in keys:
             self._data.pop(k, None)
+
+    # --- compare-and-swap: nothing runs between the compare and the write (one loop step)
+
+    async def _get_versioned(self, key: str) -> Versioned:
+        value = self._data.get(key)
+        return Versioned(value, value)
+
+    async def _set_if(self, key: str, value: bytes | None, expected: Version) -> bool:
+        current = self._data.get(key)
+        if not (current is expected or current == expected):
+            return False
+        if value is None:
+            self._data.pop(key, None)
+        else:
+            self._data[key] = value
+        return True
+
+    async def _get_versioned_batch(self, keys: list[str]) -> dict[str, Versioned]:
+        data = self._data
+        return {k: Versioned(data.get(k), data.get(k)) for k in keys}
+
+    async def _set_if_batch(self, items: dict[str, tuple[bytes | None, Version]]) -> set[str]:
+        conflicts = set()
+        for key, (value, expected) in items.items():
+            if not await self._set_if(key, value, expected):
+                conflicts.add(key)
+        return conflicts

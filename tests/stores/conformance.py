@@ -8,6 +8,8 @@ A backend's test module subclasses :class:`StoreTests` and provides:
 * ``raw_set(store, key, value)`` / ``raw_get(store, key)``: async hooks that bypass the
   store under test (talk to the backend directly: the file system, the server's own
   client, ...), so the store is checked against the truth, not against itself;
+* ``raw_delete(store, key)``: delete bypassing the store (for the compare-and-swap tests
+  of writable backends);
 * optionally ``broken_store(factory)``: a store of this backend whose backend fails
   (e.g. a closed port). The default makes the backend's primitives raise ``OSError``.
 
@@ -24,8 +26,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from azarr.errors import InvalidKeyError, ReadOnlyError, StoreError
-from azarr.stores.base import RetryPolicy, Store
+from azarr.errors import ConditionalWriteUnsupportedError, InvalidKeyError, ReadOnlyError, StoreError
+from azarr.stores.base import ABSENT, RetryPolicy, Store, Version
 from azarr.stores.ranges import ByteRange, InvalidRangeError, Range, RangeRequest, SuffixRange
 
 Factory = Callable[..., Store]
@@ -79,7 +81,201 @@ def unhedged(store: Store) -> Store:
     return store
 
 
-class StoreTests:
+# --- compare-and-swap ---------------------------------------------------------------------
+
+
+async def cas_increment(store: Store, key: str, times: int) -> int:
+    """Add 1 to the decimal counter under ``key`` ``times`` times, each a read + conditional
+    write redone on conflict; return how many conflicts were redone."""
+    conflicts = 0
+    for _ in range(times):
+        while True:
+            current = await store.get_for_update(key)
+            value = int(current.data or b"0") + 1
+            await asyncio.sleep(0)  # let other writers run between the read and the write
+            if await store.set_if(key, str(value).encode(), current.version):
+                break
+            conflicts += 1
+    return conflicts
+
+
+def _increment_in_process(blob: bytes, key: str, times: int) -> int:
+    """Child-process side of the cross-process counter test."""
+    store = pickle.loads(blob)
+
+    async def main() -> int:
+        try:
+            return await cas_increment(store, key, times)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+class ConditionalWriteTests:
+    """Compare-and-swap behaviour, mixed into :class:`StoreTests` (same hooks)."""
+
+    writable: bool
+    shared_across_processes: bool
+
+    def cas_refused(self, store: Store) -> bool:
+        """For a backend without compare-and-swap, check it says so clearly; True means "stop here"."""
+        if store.supports_conditional_writes:
+            assert self.writable
+            return False
+        assert not self.writable, "every writable backend must support conditional writes"
+        return True
+
+    async def test_cas_create_update_delete(self, store: Store) -> None:
+        if self.cas_refused(store):
+            with pytest.raises(ConditionalWriteUnsupportedError, match="cas/k"):
+                await store.get_for_update("cas/k")
+            with pytest.raises((ConditionalWriteUnsupportedError, ReadOnlyError)):
+                await store.set_if("cas/k", b"v", ABSENT)
+            return
+        missing = await store.get_for_update("cas/k")
+        assert missing.data is None and missing.version is ABSENT and not missing.exists
+        assert await store.set_if("cas/k", b"one", missing.version)
+        assert await self.raw_get(store, "cas/k") == b"one"
+        first = await store.get_for_update("cas/k")
+        assert first.data == b"one" and first.exists
+        assert (await store.get_for_update("cas/k")).version == first.version  # unchanged key, same version
+        assert await store.set_if("cas/k", bytearray(b"two"), first.version)
+        assert await self.raw_get(store, "cas/k") == b"two"
+        second = await store.get_for_update("cas/k")
+        assert second.data == b"two"
+        assert await store.set_if("cas/k", None, second.version)  # a conditional delete
+        assert await self.raw_get(store, "cas/k") is None
+        assert await store.set_if("cas/k", None, ABSENT)  # "delete if still absent": nothing to do
+        await self.raw_set(store, "cas/empty", b"")
+        empty = await store.get_for_update("cas/empty")
+        assert empty.data == b"" and empty.exists and empty.version is not ABSENT
+        assert await store.set_if("cas/empty", b"filled", empty.version)
+        assert await self.raw_get(store, "cas/empty") == b"filled"
+
+    async def test_cas_conflict_when_changed(self, store: Store) -> None:
+        if self.cas_refused(store):
+            return
+        await self.raw_set(store, "cas/c", b"base")
+        read = await store.get_for_update("cas/c")
+        await self.raw_set(store, "cas/c", b"someone else")
+        assert not await store.set_if("cas/c", b"mine", read.version)
+        assert await self.raw_get(store, "cas/c") == b"someone else"  # nothing written
+        assert not await store.set_if("cas/c", None, read.version)  # a stale delete conflicts too
+        assert await self.raw_get(store, "cas/c") == b"someone else"
+
+    async def test_cas_conflict_when_created(self, store: Store) -> None:
+        if self.cas_refused(store):
+            return
+        read = await store.get_for_update("cas/new")
+        assert read.version is ABSENT
+        await self.raw_set(store, "cas/new", b"theirs")
+        assert not await store.set_if("cas/new", b"mine", read.version)
+        assert await self.raw_get(store, "cas/new") == b"theirs"
+        assert not await store.set_if("cas/new", None, ABSENT)  # "delete if absent" on an existing key
+
+    async def test_cas_conflict_when_deleted(self, store: Store) -> None:
+        if self.cas_refused(store):
+            return
+        await self.raw_set(store, "cas/d", b"base")
+        read = await store.get_for_update("cas/d")
+        await self.raw_delete(store, "cas/d")
+        assert not await store.set_if("cas/d", b"mine", read.version)
+        assert await self.raw_get(store, "cas/d") is None
+        assert not await store.set_if("cas/d", None, read.version)
+        assert await self.raw_get(store, "cas/d") is None
+
+    async def test_cas_must_not_exist_on_existing_key(self, store: Store) -> None:
+        if self.cas_refused(store):
+            return
+        await self.raw_set(store, "cas/e", b"exists")
+        assert not await store.set_if("cas/e", b"mine", ABSENT)
+        assert await self.raw_get(store, "cas/e") == b"exists"
+
+    async def test_cas_batch_reports_exactly_the_conflicts(self, store: Store) -> None:
+        if self.cas_refused(store):
+            with pytest.raises((ConditionalWriteUnsupportedError, ReadOnlyError)):
+                await store.set_many_if({"b/0": (b"x", ABSENT)})
+            return
+        await self.raw_set_many(store, {f"b/{i}": f"old{i}".encode() for i in range(8)})
+        keys = [f"b/{i}" for i in range(10)]  # b/8 and b/9 are missing
+        read = await store.get_many_for_update(keys)
+        assert set(read) == set(keys)
+        assert read["b/3"].data == b"old3" and read["b/9"].data is None and read["b/9"].version is ABSENT
+        await self.raw_set(store, "b/1", b"changed")
+        await self.raw_delete(store, "b/2")
+        await self.raw_set(store, "b/8", b"created")
+        items: dict[str, tuple[bytes | None, Version]] = {
+            "b/0": (b"new0", read["b/0"].version),  # written
+            "b/1": (b"new1", read["b/1"].version),  # changed since: conflict
+            "b/2": (b"new2", read["b/2"].version),  # deleted since: conflict
+            "b/3": (None, read["b/3"].version),  # deleted
+            "b/4": (b"new4", ABSENT),  # exists: conflict
+            "b/5": (None, read["b/1"].version),  # someone else's version: conflict
+            "b/8": (b"new8", read["b/8"].version),  # created since: conflict
+            "b/9": (b"new9", read["b/9"].version),  # created
+        }
+        conflicts = await store.set_many_if(items)
+        assert conflicts == {"b/1", "b/2", "b/4", "b/5", "b/8"}
+        expected = {"b/0": b"new0", "b/1": b"changed", "b/2": None, "b/3": None, "b/4": b"old4",
+                    "b/5": b"old5", "b/6": b"old6", "b/8": b"created", "b/9": b"new9"}
+        for key, value in expected.items():
+            assert await self.raw_get(store, key) == value, key
+        assert await store.set_many_if({}) == set()
+
+    async def test_cas_large_batch(self, store: Store) -> None:
+        if self.cas_refused(store):
+            return
+        keys = [f"big/{i}" for i in range(1100)]  # more than one native batch
+        read = await store.get_many_for_update(keys)
+        assert all(v.version is ABSENT for v in read.values())
+        assert await store.set_many_if({k: (k.encode(), read[k].version) for k in keys}) == set()
+        again = await store.get_many_for_update(keys)
+        assert all(again[k].data == k.encode() for k in keys)
+        stale = {k: (b"late", read[k].version) for k in keys}  # versions from before the writes
+        assert await store.set_many_if(stale) == set(keys)
+        assert await self.raw_get(store, "big/1099") == b"big/1099"
+
+    async def test_cas_refused_when_read_only(self, store_factory: Factory) -> None:
+        writer = store_factory()
+        if self.cas_refused(writer):
+            return
+        reader = store_factory(read_only=True)
+        with pytest.raises(ReadOnlyError):
+            await reader.set_if("ro/cas", b"v", ABSENT)
+        with pytest.raises(ReadOnlyError):
+            await reader.set_many_if({"ro/cas": (b"v", ABSENT)})
+        assert await self.raw_get(writer, "ro/cas") is None
+        await reader.close()
+        await writer.close()
+
+    async def test_cas_counter_with_concurrent_writers(self, store_factory: Factory) -> None:
+        first, second = store_factory(), store_factory()
+        if self.cas_refused(first):
+            return
+        try:
+            conflicts = await asyncio.gather(*(cas_increment(s, "counter", 15) for s in (first, second) * 3))
+            assert await self.raw_get(first, "counter") == b"90"  # no increment lost
+            assert sum(conflicts) > 0  # the writers did collide, and the losers redid their merge
+        finally:
+            await first.close()
+            await second.close()
+
+    async def test_cas_counter_across_processes(self, store: Store) -> None:
+        if self.cas_refused(store) or not self.shared_across_processes:
+            return
+        import concurrent.futures
+        import multiprocessing
+
+        blob = pickle.dumps(store)
+        ctx = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(3, mp_context=ctx) as pool:
+            runs = [asyncio.wrap_future(pool.submit(_increment_in_process, blob, "proc/counter", 20)) for _ in range(3)]
+            await asyncio.gather(*runs)
+        assert await self.raw_get(store, "proc/counter") == b"60"
+
+
+class StoreTests(ConditionalWriteTests):
     """Shared behaviour tests; subclass and provide the fixtures/hooks above.
 
     Read tests set data up through ``raw_set`` so read-only backends (HTTP) run them
@@ -91,6 +287,8 @@ class StoreTests:
     writable = True
     #: False for backends that cannot list keys (HTTPStore without an index)
     listable = True
+    #: False where a pickled store is a copy, not a view of the same data (MemoryStore)
+    shared_across_processes = True
 
     async def raw_set_many(self, store: Store, items: dict[str, bytes]) -> None:
         """Raw-write many keys: raw_set calls (blocking clients) spread over 16 threads."""
@@ -119,6 +317,9 @@ class StoreTests:
         raise NotImplementedError
 
     async def raw_get(self, store: Store, key: str) -> bytes | None:  # pragma: no cover
+        raise NotImplementedError
+
+    async def raw_delete(self, store: Store, key: str) -> None:  # pragma: no cover
         raise NotImplementedError
 
     async def broken_store(self, factory: Factory) -> Store:
@@ -583,3 +784,4 @@ class StoreTests:
         async with store_factory() as s:
             await self.raw_set(s, "cm", b"1")
             assert await s.get("cm") == b"1"
+

@@ -28,6 +28,9 @@ class TestLocalStore(StoreTests):
         path = Path(store.root, *key.split("/"))  # type: ignore[attr-defined]
         return path.read_bytes() if path.is_file() else None
 
+    async def raw_delete(self, store: Store, key: str) -> None:
+        Path(store.root, *key.split("/")).unlink(missing_ok=True)  # type: ignore[attr-defined]
+
 
 async def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
@@ -93,3 +96,71 @@ async def test_get_ranges_open_each_file_once_in_a_few_thread_hops(tmp_path: Pat
                    for k, r in requests if k.startswith("k/") and k != "k/dir"}  # a directory is no key
     assert len(hops) == 8, len(hops)  # 1002 requests: one thread hop per group of files
     assert sorted(files) == [1, 1] + [5] * 200  # each file opened once for all its ranges
+
+
+async def test_writes_and_deletes_never_follow_a_link_out_of_the_root(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim").write_bytes(b"precious")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "link").symlink_to(outside, target_is_directory=True)
+    store = LocalStore(root)
+    attempts = [
+        store.set("link/victim", b"overwritten"),
+        store.set("link/sub/deep", b"x"),  # would create outside/sub
+        store.set_many({"ok/0": b"0", "link/new": b"x"}),
+        store.delete("link/victim"),
+        store.delete_many(["link/victim"]),
+        store.set_if("link/victim", b"overwritten", b"precious"),
+        store.set_many_if({"link/victim": (None, b"precious")}),
+    ]
+    for attempt in attempts:
+        with pytest.raises(InvalidKeyError, match="symbolic link"):
+            await attempt
+    assert sorted(p.name for p in outside.iterdir()) == ["victim"]
+    assert (outside / "victim").read_bytes() == b"precious"
+    assert not (root / "ok").exists()  # a refused batch writes none of its keys
+    # reads may follow the link (documented)
+    assert await store.get("link/victim") == b"precious"
+    assert (await store.get_for_update("link/victim")).data == b"precious"
+
+
+async def test_a_link_as_the_key_itself_is_replaced_not_written_through(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"precious")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "k").symlink_to(outside)
+    (root / "d").symlink_to(outside)
+    store = LocalStore(root)
+    await store.set("k", b"new")
+    assert not (root / "k").is_symlink() and (root / "k").read_bytes() == b"new"
+    await store.delete("d")
+    assert not (root / "d").exists() and not (root / "d").is_symlink()
+    assert outside.read_bytes() == b"precious"
+
+
+async def test_links_inside_the_root_are_followed(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "real").mkdir(parents=True)
+    (root / "alias").symlink_to(root / "real", target_is_directory=True)
+    store = LocalStore(root)
+    await store.set("alias/k", b"v")
+    assert (root / "real" / "k").read_bytes() == b"v"
+    await store.delete("alias/k")
+    assert not (root / "real" / "k").exists()
+    linked_root = tmp_path / "linked-root"
+    linked_root.symlink_to(root, target_is_directory=True)  # the root itself may be a link
+    via_link = LocalStore(linked_root)
+    await via_link.set("real/x", b"1")
+    assert (root / "real" / "x").read_bytes() == b"1"
+
+
+async def test_conditional_writes_leave_no_lock_files(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    read = await store.get_many_for_update([f"a/{i}" for i in range(20)])
+    assert await store.set_many_if({k: (b"v", v.version) for k, v in read.items()}) == set()
+    assert sorted(os.listdir(tmp_path / "a")) == sorted(str(i) for i in range(20))
+    assert await store.set_many_if({f"a/{i}": (None, b"v") for i in range(20)}) == set()
+    assert not (tmp_path / "a").exists()  # deleting the last key prunes its directory

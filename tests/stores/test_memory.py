@@ -9,6 +9,7 @@ from tests.stores.conformance import Factory, StoreTests
 
 
 class TestMemoryStore(StoreTests):
+    shared_across_processes = False  # a pickled MemoryStore is a snapshot
     @pytest.fixture
     def store_factory(self) -> Factory:
         data: dict[str, bytes] = {}
@@ -19,3 +20,6 @@ class TestMemoryStore(StoreTests):
 
     async def raw_get(self, store: Store, key: str) -> bytes | None:
         return store._data.get(key)  # type: ignore[attr-defined]
+
+    async def raw_delete(self, store: Store, key: str) -> None:
+        store._data.pop(key, None)  # type: ignore[attr-defined]
