@@ -607,8 +607,8 @@ class Store(abc.ABC):
         does not exist). Return True if written, False on a conflict (nothing written).
 
         A request retried after a transport failure may report a conflict for a write
-        that in fact landed (its first try changed the version); redoing the
-        read-merge-write then finds the merged value and is harmless.
+        that in fact landed (its first try changed the version): redoing a merge of a
+        region is harmless, but a caller whose update is not idempotent must allow for it.
         """
         validate_key(key)
         self._check_writable(key)

@@ -16,8 +16,9 @@ from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError, StoreError
-from azarr.stores.base import PerLoop, RetryPolicy, Store
 from azarr.stores.ranges import RangeRequest, read_range
+from azarr.stores._redact import redact
+from azarr.stores.base import PerLoop, RetryPolicy, Store, Version, Versioned
 
 try:
     from bson import Binary
@@ -29,17 +30,12 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 #: MongoDB's BSON document size limit, less room for the key and document overhead.
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 _OVERHEAD = 1024
+_DUPLICATE_KEY = 11000
+_INDEX_CONFLICTS = {85, 86}  # IndexOptionsConflict, IndexKeySpecsConflict: a non-unique index on "key" exists
 
 
 class ValueTooLargeError(StoreError, ValueError):
     """A value exceeds what one MongoDB document can hold (16 MiB)."""
-
-
-def _hide_password(url: str) -> str:
-    p = urlparse(url)
-    if "@" not in p.netloc:
-        return url
-    return urlunparse(p._replace(netloc="***@" + p.netloc.rpartition("@")[2]))
 
 
 class MongoDBStore(Store):
@@ -48,9 +44,20 @@ class MongoDBStore(Store):
     ``MongoDBStore("mongodb://host:27017", database="mongodb_zarr",
     collection="zarr_collection")`` or ``MongoDBStore(client)`` with an
     ``AsyncMongoClient`` (pickling then reconnects with the client's host list).
+    ``server_selection_timeout`` (seconds, default 10) bounds how long a request waits
+    for a reachable server; that wait is the driver's own retry, so a dead server fails
+    once, after it, with a :class:`~azarr.errors.StoreError` naming the store.
+
+    Compare-and-swap: the version of a value is its bytes; a conditional write is a
+    replace (or delete) filtered on the old value, or an insert for a key that must not
+    exist, one request per key. A write store ensures a unique index on ``key`` (which
+    makes "must not exist" strict); on a collection that already has a non-unique index
+    there, creates fall back to a ``$setOnInsert`` upsert, which two racing creators of
+    the same key can both pass (drop that index to get the strict form).
     """
 
     url_schemes = ("mongodb", "mongodb+srv")
+    supports_conditional_writes = True
     share_unpickled = True
     #: keys per ``$in`` find / bulk_write. Measured (benchmarks/db_batching.py): the test
     #: server's ``$in`` cost grows faster than linearly, so moderate batches run several
@@ -68,6 +75,7 @@ class MongoDBStore(Store):
         retry: RetryPolicy | None = None,
         client_options: dict[str, Any] | None = None,
         batch_size: int | None = None,
+        server_selection_timeout: float = 10.0,
     ) -> None:
         super().__init__(read_only=read_only, concurrency=concurrency, retry=retry)
         if batch_size is not None:
@@ -88,8 +96,11 @@ class MongoDBStore(Store):
         self.database = database
         self.collection = collection
         self.client_options = dict(client_options or {})
+        if not server_selection_timeout > 0:
+            raise StoreConfigError(f"server_selection_timeout must be > 0 seconds, got {server_selection_timeout!r}")
+        self.server_selection_timeout = float(server_selection_timeout)
         self._clients: PerLoop[Any] = PerLoop()
-        self._indexed: set[int] = set()
+        self._indexed: dict[int, bool] = {}  # client id -> whether "key" has a unique index
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -98,6 +109,7 @@ class MongoDBStore(Store):
             "collection": self.collection,
             "client_options": self.client_options or None,
             "batch_size": self.batch_size,
+            "server_selection_timeout": self.server_selection_timeout,
             **self._base_config(),
         }
 
@@ -116,7 +128,7 @@ class MongoDBStore(Store):
         return cls(urlunparse(p._replace(path="/", query=query)), **options)
 
     def __repr__(self) -> str:
-        return f"MongoDBStore({_hide_password(self.url)!r}, database={self.database!r}, collection={self.collection!r})"
+        return f"MongoDBStore({redact(self.url)!r}, database={self.database!r}, collection={self.collection!r})"
 
     # --- clients, one per event loop ---------------------------------------------------------
 
@@ -126,7 +138,9 @@ class MongoDBStore(Store):
             if self._given_client is not None and not self._clients:
                 client = self._given_client
             else:
-                opts = {"maxPoolSize": self.concurrency, "serverSelectionTimeoutMS": 10_000, **self.client_options}
+                timeout_ms = int(self.server_selection_timeout * 1000)
+                opts = {"maxPoolSize": self.concurrency, "serverSelectionTimeoutMS": timeout_ms,
+                        "connectTimeoutMS": min(timeout_ms, 20_000), **self.client_options}
                 client = AsyncMongoClient(self.url, **opts)
             self._clients.set(client)
         return client.get_database(self.database).get_collection(self.collection)
@@ -135,8 +149,14 @@ class MongoDBStore(Store):
         coll = self._coll()
         client_id = id(coll.database.client)
         if client_id not in self._indexed and not self.read_only:
-            await coll.create_index("key")
-            self._indexed.add(client_id)
+            try:
+                await coll.create_index("key", unique=True)
+                self._indexed[client_id] = True
+            except mongo_errors.OperationFailure as exc:
+                if exc.code not in _INDEX_CONFLICTS and exc.code != _DUPLICATE_KEY:
+                    raise
+                # a non-unique index on "key" exists (or duplicate keys do): keep it
+                self._indexed[client_id] = False
         return coll
 
     async def close(self) -> None:
@@ -149,10 +169,17 @@ class MongoDBStore(Store):
 
     def _is_retryable(self, exc: BaseException) -> bool:
         """Network errors, timeouts and pymongo's own "retryable" labels are transient."""
-        if isinstance(exc, (mongo_errors.AutoReconnect, mongo_errors.NetworkTimeout, mongo_errors.ServerSelectionTimeoutError)):
+        if isinstance(exc, mongo_errors.ServerSelectionTimeoutError):
+            return False  # the driver already waited server_selection_timeout for a server
+        if isinstance(exc, (mongo_errors.AutoReconnect, mongo_errors.NetworkTimeout)):
             return True
         if isinstance(exc, mongo_errors.PyMongoError) and exc.has_error_label("RetryableWriteError"):
             return True
+        if isinstance(exc, mongo_errors.DuplicateKeyError):
+            return True  # two upserts raced to insert the same new key: the retry replaces
+        if isinstance(exc, mongo_errors.BulkWriteError):
+            errors = exc.details.get("writeErrors") or []
+            return bool(errors) and all(e.get("code") == _DUPLICATE_KEY for e in errors)
         return super()._is_retryable(exc)
 
     def _check_size(self, key: str, value: bytes | memoryview) -> None:
@@ -213,3 +240,39 @@ class MongoDBStore(Store):
 
     async def _delete_batch(self, keys: list[str]) -> None:
         await self._coll().delete_many({"key": {"$in": keys}})
+
+    # --- compare-and-swap: filtered on the old value, one bulk_write per batch ------------------
+
+    async def _get_versioned(self, key: str) -> Versioned:
+        value = await self._get(key)
+        return Versioned(value, value)
+
+    async def _get_versioned_batch(self, keys: list[str]) -> dict[str, Versioned]:
+        found = await self._get_batch(keys)
+        return {k: Versioned(found.get(k), found.get(k)) for k in keys}
+
+    async def _set_if(self, key: str, value: bytes | None, expected: Version) -> bool:
+        # One request per key: a bulk_write reports totals, not which filtered op matched,
+        # and a conflict must be known key by key (only the edges of a write are
+        # conditional, so these are few).
+        if value is not None:
+            self._check_size(key, value)
+        coll = await self._ready()
+        if expected is not None and not isinstance(expected, bytes):
+            return False  # a version from another kind of store can only conflict
+        if expected is None and value is None:  # "delete if absent": check it still is
+            return await coll.count_documents({"key": key}, limit=1) == 0
+        if expected is None:
+            doc = {"key": key, "value": Binary(value)}  # type: ignore[arg-type]
+            if self._indexed.get(id(coll.database.client), False):
+                try:
+                    await coll.insert_one(doc)
+                except mongo_errors.DuplicateKeyError:
+                    return False
+                return True
+            result = await coll.update_one({"key": key}, {"$setOnInsert": doc}, upsert=True)
+            return result.upserted_id is not None
+        old = {"key": key, "value": Binary(expected)}
+        if value is None:
+            return (await coll.delete_one(old)).deleted_count == 1
+        return (await coll.replace_one(old, {"key": key, "value": Binary(value)})).matched_count == 1

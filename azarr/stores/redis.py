@@ -9,13 +9,15 @@ kept per running loop and created lazily.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
+from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError
-from azarr.stores.base import PerLoop, RetryPolicy, Store
 from azarr.stores.ranges import ByteRange, RangeRequest
+from azarr.stores._redact import redact
+from azarr.stores.base import PerLoop, RetryPolicy, Store, Version, Versioned
 
 try:
     import redis.asyncio as aioredis
@@ -30,14 +32,42 @@ def _escape_glob(text: str) -> str:
     return "".join("\\" + c if c in _GLOB_SPECIAL else c for c in text)
 
 
-def _strip_password(url: str) -> str:
+def _split_prefix(url: str) -> tuple[str, str | None]:
+    """``url`` without its ``prefix=`` query parameter, and that parameter's value."""
     p = urlparse(url)
-    if p.password is None and p.username is None:
-        return url
-    host = p.hostname or ""
-    if p.port:
-        host += f":{p.port}"
-    return urlunparse(p._replace(netloc=f"***@{host}"))
+    if "prefix=" not in p.query:
+        return url, None
+    query = parse_qsl(p.query, keep_blank_values=True)
+    prefix = next((v for k, v in query if k == "prefix"), None)
+    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
+    return urlunparse(p._replace(query=rest)), prefix
+
+
+# Compare-and-swap of a whole batch in one round trip, atomically (a script runs alone).
+# KEYS: the keys; ARGV, three per key: the expected SHA-1 of the value ("" = must not
+# exist), "1" to set / "0" to delete, the new value. Returns the 1-based indices of the
+# keys that conflicted (nothing is written for those).
+_CAS_SCRIPT = """
+local conflicts = {}
+for i, key in ipairs(KEYS) do
+  local expected = ARGV[3 * i - 2]
+  local current = redis.call('GET', key)
+  local same
+  if current then same = expected ~= '' and redis.sha1hex(current) == expected else same = expected == '' end
+  if not same then
+    conflicts[#conflicts + 1] = i
+  elseif ARGV[3 * i - 1] == '1' then
+    redis.call('SET', key, ARGV[3 * i])
+  elseif current then
+    redis.call('DEL', key)
+  end
+end
+return conflicts
+"""
+
+
+def _digest(value: bytes | None) -> str | None:
+    return None if value is None else hashlib.sha1(value, usedforsecurity=False).hexdigest()
 
 
 class RedisStore(Store):
@@ -45,17 +75,22 @@ class RedisStore(Store):
 
     ``RedisStore("redis://host:6379/0", prefix="zarr")`` or ``RedisStore(client)`` with a
     ``redis.asyncio.Redis``. With a client, pickling recreates a client from its
-    connection settings. URL query ``?prefix=...`` sets the prefix.
+    connection settings. URL query ``?prefix=...`` sets the prefix (a ``prefix=``
+    keyword wins over it); without either it is zarr-python 2's ``"zarr"``.
+
+    Compare-and-swap: the version of a value is its SHA-1; a conditional batch is one
+    Lua script (one round trip) that compares and writes every key atomically.
     """
 
     url_schemes = ("redis", "rediss")
+    supports_conditional_writes = True
     share_unpickled = True
 
     def __init__(
         self,
         url: str | Any = "redis://127.0.0.1:6379/0",
         *,
-        prefix: str = "zarr",
+        prefix: str | None = None,
         read_only: bool = False,
         concurrency: int | None = None,
         retry: RetryPolicy | None = None,
@@ -64,6 +99,9 @@ class RedisStore(Store):
         super().__init__(read_only=read_only, concurrency=concurrency, retry=retry)
         self._given_client = None
         if isinstance(url, str):
+            url, url_prefix = _split_prefix(url)
+            if prefix is None:
+                prefix = url_prefix
             self.url: str | None = url
             self._connection_kwargs = dict(connection_kwargs or {})
         elif url is not None and hasattr(url, "connection_pool"):
@@ -77,6 +115,8 @@ class RedisStore(Store):
             self.url, self._connection_kwargs = None, dict(connection_kwargs)
         else:
             raise StoreConfigError(f"RedisStore needs a redis:// URL or a redis.asyncio client, got {type(url).__name__}")
+        if prefix is None:
+            prefix = "zarr"
         if not isinstance(prefix, str) or not prefix:
             raise StoreConfigError("RedisStore prefix must be a non-empty string")
         self.prefix = prefix
@@ -93,16 +133,10 @@ class RedisStore(Store):
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisStore:
         """Open ``redis://[user:pass@]host:port/db?prefix=name`` (``rediss://`` for TLS)."""
-        p = urlparse(url)
-        query = parse_qs(p.query)
-        prefix = query.pop("prefix", [None])[0]
-        if prefix is not None:
-            options.setdefault("prefix", prefix)
-        clean = urlunparse(p._replace(query=urlencode({k: v[0] for k, v in query.items()})))
-        return cls(clean, **options)
+        return cls(url, **options)
 
     def __repr__(self) -> str:
-        where = _strip_password(self.url) if self.url else "{host}:{port}/{db}".format(
+        where = redact(self.url) if self.url else "{host}:{port}/{db}".format(
             host=self._connection_kwargs.get("host", "?"),
             port=self._connection_kwargs.get("port", "?"),
             db=self._connection_kwargs.get("db", 0),
@@ -210,3 +244,27 @@ class RedisStore(Store):
 
     async def _delete_batch(self, keys: list[str]) -> None:
         await self._client().delete(*[self._k(k) for k in keys])
+
+    # --- compare-and-swap: versions are SHA-1 digests, a batch is one atomic script ------------
+
+    async def _get_versioned(self, key: str) -> Versioned:
+        value = await self._get(key)
+        return Versioned(value, _digest(value))
+
+    async def _get_versioned_batch(self, keys: list[str]) -> dict[str, Versioned]:
+        values = await self._client().mget([self._k(k) for k in keys])
+        return {k: Versioned(v, _digest(v)) for k, v in zip(keys, values)}
+
+    async def _set_if(self, key: str, value: bytes | None, expected: Version) -> bool:
+        return not await self._set_if_batch({key: (value, expected)})
+
+    async def _set_if_batch(self, items: dict[str, tuple[bytes | None, Version]]) -> set[str]:
+        keys = list(items)
+        args: list[bytes | str] = []
+        for value, expected in items.values():
+            if expected is not None and not isinstance(expected, str):
+                expected = "not-a-digest"  # a version from elsewhere can only conflict
+            args += [expected or "", "0" if value is None else "1", b"" if value is None else value]
+        script = self._client().register_script(_CAS_SCRIPT)
+        conflicts = await script(keys=[self._k(k) for k in keys], args=args)
+        return {keys[int(i) - 1] for i in conflicts}

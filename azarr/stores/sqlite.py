@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from azarr.errors import StoreConfigError
-from azarr.stores.base import RetryPolicy, Store
 from azarr.stores.ranges import ByteRange, RangeRequest
+from azarr.stores.base import RetryPolicy, Store, Version, Versioned
 
 T = TypeVar("T")
 
@@ -41,14 +41,32 @@ _RANGES_SQL = (
 )
 
 
+def _upper_bound(prefix: str) -> str | None:
+    """The least string greater than every string that starts with ``prefix`` (None: no
+    such string, the prefix is all U+10FFFF). SQLite orders TEXT by its UTF-8 bytes,
+    which is code point order."""
+    head = prefix.rstrip("\U0010ffff")
+    if not head:
+        return None
+    nxt = ord(head[-1]) + 1
+    if 0xD800 <= nxt <= 0xDFFF:  # surrogates cannot be stored; the next real character
+        nxt = 0xE000
+    return head[:-1] + chr(nxt)
+
+
 class SQLiteStore(Store):
     """A store in an SQLite database file (``sqlite:///path/to/file.db``).
 
     The file is created (with the ``zarr`` table) if missing. WAL journaling is enabled
     for files so readers in other processes do not block on a writer.
+
+    Compare-and-swap: the version of a value is its bytes; a conditional batch compares
+    and writes inside one ``BEGIN IMMEDIATE`` transaction, which SQLite serialises with
+    every other writer of the file (any process).
     """
 
     url_schemes = ("sqlite",)
+    supports_conditional_writes = True
 
     def __init__(
         self,
@@ -198,9 +216,12 @@ class SQLiteStore(Store):
             try:
                 if not prefix:
                     return [r[0] for r in conn.execute("SELECT k FROM zarr")]
-                upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-                rows = conn.execute("SELECT k FROM zarr WHERE k >= ? AND k < ?", (prefix, upper))
-                return [r[0] for r in rows]
+                upper = _upper_bound(prefix)
+                if upper is None:
+                    rows = conn.execute("SELECT k FROM zarr WHERE k >= ?", (prefix,))
+                else:
+                    rows = conn.execute("SELECT k FROM zarr WHERE k >= ? AND k < ?", (prefix, upper))
+                return [r[0] for r in rows if r[0].startswith(prefix)]
             except sqlite3.OperationalError as exc:
                 if self._table_missing(exc):
                     return []
@@ -293,3 +314,42 @@ class SQLiteStore(Store):
             conn.execute("COMMIT")
 
         await self._run(q)
+
+    # --- compare-and-swap: compare and write in one write transaction -------------------------
+
+    async def _get_versioned(self, key: str) -> Versioned:
+        value = await self._get(key)
+        return Versioned(value, value)
+
+    async def _get_versioned_batch(self, keys: list[str]) -> dict[str, Versioned]:
+        found = await self._get_batch(keys)
+        return {k: Versioned(found.get(k), found.get(k)) for k in keys}
+
+    async def _set_if(self, key: str, value: bytes | None, expected: Version) -> bool:
+        return not await self._set_if_batch({key: (value, expected)})
+
+    async def _set_if_batch(self, items: dict[str, tuple[bytes | None, Version]]) -> set[str]:
+        keys = list(items)
+
+        def q(conn: sqlite3.Connection) -> set[str]:
+            conn.execute("BEGIN IMMEDIATE")  # takes the write lock before reading: no one writes in between
+            try:
+                current: dict[str, bytes] = {}
+                for i in range(0, len(keys), _MAX_PARAMS):
+                    part = keys[i : i + _MAX_PARAMS]
+                    for k, v in conn.execute(f"SELECT k, v FROM zarr WHERE k IN ({','.join('?' * len(part))})", part):
+                        current[k] = bytes(v)
+                conflicts = {k for k in keys if current.get(k) != items[k][1]}
+                writes = [(k, sqlite3.Binary(v)) for k, (v, _) in items.items() if k not in conflicts and v is not None]
+                deletes = [k for k, (v, _) in items.items() if k not in conflicts and v is None and k in current]
+                conn.executemany("REPLACE INTO zarr VALUES (?, ?)", writes)
+                for i in range(0, len(deletes), _MAX_PARAMS):
+                    part = deletes[i : i + _MAX_PARAMS]
+                    conn.execute(f"DELETE FROM zarr WHERE k IN ({','.join('?' * len(part))})", part)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return conflicts
+
+        return await self._run(q)

@@ -39,10 +39,13 @@ class TestMongoDBStore(StoreTests):
         doc = self.sync.find_one({"key": key})
         return None if doc is None else bytes(doc["value"])
 
+    async def raw_delete(self, store: Store, key: str) -> None:
+        self.sync.delete_many({"key": key})
+
     async def broken_store(self, factory: Factory) -> Store:
         return MongoDBStore(
             f"mongodb://127.0.0.1:{free_port()}/?directConnection=true",
-            client_options={"serverSelectionTimeoutMS": 300},
+            server_selection_timeout=0.3,
             retry=RetryPolicy(attempts=2, base_delay=0.01),
         )
 
@@ -163,3 +166,39 @@ def test_get_ranges_is_one_find_per_batch(mongodb_uri: str, coll_name: str) -> N
     got = azarr.sync.run(store.get_ranges(many))
     assert got == {(k, r): value[r.start : r.end] for k, r in many}
     assert counter.names.count("find") == 1, counter.names  # the document is read once, sliced 300 times
+
+
+def test_dead_server_fails_within_the_selection_timeout() -> None:
+    import time
+
+    assert MongoDBStore().server_selection_timeout == 10.0  # the default bound
+    store = MongoDBStore(f"mongodb://127.0.0.1:{free_port()}/?directConnection=true", server_selection_timeout=1.0,
+                         collection="dead")
+    t0 = time.monotonic()
+    with pytest.raises(StoreError) as info:
+        azarr.sync.run(store.get("k"))
+    elapsed = time.monotonic() - t0
+    assert elapsed < 3.0, elapsed  # one wait for a server, not one per retry
+    assert "MongoDBStore(" in str(info.value) and "'k'" in str(info.value) and info.value.store == store.name
+    with pytest.raises(StoreError):
+        azarr.sync.run(store.set("k", b"v"))
+    with pytest.raises(Exception, match="server_selection_timeout"):
+        MongoDBStore(server_selection_timeout=0)
+
+
+def test_conditional_creates_on_a_collection_with_a_non_unique_index(mongodb_uri: str, coll_name: str) -> None:
+    sync = MongoClient(mongodb_uri)["azarr_test"][coll_name]
+    sync.create_index("key")  # as earlier azarr versions made it: not unique
+    sync.insert_one({"key": "there", "value": b"old"})
+    store = MongoDBStore(mongodb_uri, database="azarr_test", collection=coll_name)
+
+    async def main() -> set[str]:
+        try:
+            read = await store.get_many_for_update(["there", "new"])
+            return await store.set_many_if({"there": (b"x", None), "new": (b"n", read["new"].version)})
+        finally:
+            await store.close()
+
+    assert azarr.sync.run(main()) == {"there"}
+    assert [bytes(d["value"]) for d in sync.find({"key": "there"})] == [b"old"]
+    assert [bytes(d["value"]) for d in sync.find({"key": "new"})] == [b"n"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import uuid
 
 import numpy as np
@@ -34,6 +35,9 @@ class TestRedisStore(StoreTests):
 
     async def raw_get(self, store: Store, key: str) -> bytes | None:
         return self.sync.get(f"{self.prefix}:{key}")
+
+    async def raw_delete(self, store: Store, key: str) -> None:
+        self.sync.delete(f"{self.prefix}:{key}")
 
     async def broken_store(self, factory: Factory) -> Store:
         # a real transport failure: nothing listens on this port
@@ -185,3 +189,33 @@ def test_get_ranges_of_a_non_string_key_raises(redis_url: str, prefix: str) -> N
             await store.close()
 
     azarr.sync.run(main())
+
+
+def test_prefix_in_the_url_is_honoured_by_the_constructor(redis_url: str, prefix: str) -> None:
+    sync = redis.Redis.from_url(redis_url)
+    store = RedisStore(f"{redis_url}?prefix={prefix}")
+    assert store.prefix == prefix and "prefix" not in (store.url or "")
+    azarr.sync.run(store.set("k", b"v"))
+    assert sync.get(f"{prefix}:k") == b"v" and sync.get("zarr:k") is None
+    assert RedisStore(f"{redis_url}?prefix={prefix}", prefix="explicit").prefix == "explicit"  # the keyword wins
+    assert RedisStore(redis_url).prefix == "zarr"  # zarr-python 2's default
+    clone = pickle.loads(pickle.dumps(store))
+    assert clone.prefix == prefix and azarr.sync.run(clone.get("k")) == b"v"
+
+
+def test_conditional_batch_is_one_round_trip(redis_url: str, prefix: str) -> None:
+    sync = redis.Redis.from_url(redis_url)
+    store = RedisStore(redis_url, prefix=prefix)
+
+    async def main() -> set[str]:
+        read = await store.get_many_for_update([f"c/{i}" for i in range(500)])
+        await store.set_if("warm", b"", None)  # loads the script into the server
+        sync.config_resetstat()
+        conflicts = await store.set_many_if({k: (b"v", v.version) for k, v in read.items()})
+        await store.close()
+        return conflicts
+
+    assert azarr.sync.run(main()) == set()
+    stats = commandstats(sync)
+    assert stats.get("evalsha") == 1 and "mset" not in stats, stats  # the 500 SETs ran inside the one script
+    assert sync.get(f"{prefix}:c/499") == b"v"

@@ -46,6 +46,10 @@ class TestSQLiteStore(StoreTests):
             conn.close()
         return None if row is None else bytes(row[0])
 
+    async def raw_delete(self, store: Store, key: str) -> None:
+        with sqlite3.connect(store.path) as conn:  # type: ignore[attr-defined]
+            conn.execute("DELETE FROM zarr WHERE k = ?", (key,))
+
 
 async def test_write_batch_is_all_or_nothing(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "t.db")
@@ -147,3 +151,16 @@ async def test_get_ranges_is_one_statement_per_batch(tmp_path: Path) -> None:
         assert len(statements) == 2 + 21, len(statements)  # 100 requests (400 parameters) per SELECT
     finally:
         await store.close()
+
+
+async def test_list_prefix_at_the_top_of_unicode(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "u.db")
+    top = "\U0010ffff"
+    keys = {f"a{top}/1": b"1", f"a{top}{top}": b"2", f"a{top}": b"3", "b/1": b"4", f"{top}/z": b"5", "a\ud7ff/x": b"6",
+            "a\ue000/y": b"7"}
+    await store.set_many(keys)
+    assert [k async for k in store.list_prefix(f"a{top}")] == sorted([f"a{top}/1", f"a{top}{top}", f"a{top}"])
+    assert [k async for k in store.list_prefix(f"a{top}/")] == [f"a{top}/1"]
+    assert [k async for k in store.list_prefix(top)] == [f"{top}/z"]  # no upper bound at all
+    assert [k async for k in store.list_prefix("a\ud7ff")] == ["a\ud7ff/x"]  # the next character is not a surrogate
+    await store.close()
