@@ -15,6 +15,7 @@ Endpoints (JSON API, as gcsfs uses them): media download
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from urllib.parse import quote, urlsplit
 
@@ -78,6 +79,35 @@ class GCSObjectClient:
         status, body, _ = await self._send("POST", target, {"Content-Type": "application/octet-stream"}, data)
         if status >= 300:  # 404: no such bucket; never a silently lost write
             raise HTTPStatusError(status, message=_message(body))
+
+    async def put_if(self, name: str, data: bytes, generation: str) -> bool:
+        """Upload ``data`` only if the object's generation is ``generation`` ("0": only if it
+        does not exist); False on a conflict (412).
+
+        A multipart upload: fake-gcs-server before 1.55 ignores ``ifGenerationMatch`` on
+        simple (media) uploads, and GCS honours it on both.
+        """
+        boundary = secrets.token_hex(16)
+        head = (f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{json.dumps({'name': name})}"
+                f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n")
+        body = head.encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        target = (f"/upload/storage/v1/b/{self.bucket}/o?uploadType=multipart"
+                  f"&ifGenerationMatch={generation}{self.query}")
+        headers = {"Content-Type": f"multipart/related; boundary={boundary}"}
+        status, answer, _ = await self._send("POST", target, headers, body, ok=(404, 412))
+        if status == 412:
+            return False
+        if status >= 300:  # 404: no such bucket; never a silently lost write
+            raise HTTPStatusError(status, message=_message(answer))
+        return True
+
+    async def delete_if(self, name: str, generation: str) -> bool:
+        """Delete the object only if its generation is ``generation``; False if it is not (412)
+        or is gone (404)."""
+        status, _, _ = await self._send(
+            "DELETE", f"/storage/v1{self._object(name)}?ifGenerationMatch={generation}{self.query}", {}, ok=(404, 412)
+        )
+        return status < 300
 
     async def delete(self, name: str) -> None:
         """Delete the object; a missing object is fine."""

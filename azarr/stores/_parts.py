@@ -97,19 +97,28 @@ async def get_in_parts(
     ``version_header`` names the response header whose value pins the later ranges.
     ``store`` is the store (or its name) for error messages; it is only formatted on error.
     """
+    body, _ = await get_versioned_in_parts(fetch, part, version_header=version_header, what=what, store=store, key=key)
+    return body
+
+
+async def get_versioned_in_parts(
+    fetch: Fetch, part: int, *, version_header: str = "etag", what: str = "object", store: object = "", key: str | None = None
+) -> tuple[bytes | None, str | None]:
+    """:func:`get_in_parts`, also returning the version (``version_header``) every part was
+    read at (``None`` for a missing object)."""
     status, body, headers = await fetch(f"bytes=0-{part - 1}", None)
     if status == 404:
-        return None
+        return None, None
+    version = headers.get(version_header)
     if status == 416:  # an empty object has no byte 0
-        return b""
+        return b"", version
     total = total_size(headers.get("content-range"))
     if status != 206 or total is None or total <= len(body):
-        return body
-    version = headers.get(version_header)
+        return body, version
     ranges = [(start, min(start + part, total) - 1) for start in range(len(body), total, part)]
     answers = await asyncio.gather(*(fetch(f"bytes={a}-{b}", version) for a, b in ranges))
     for (a, b), (st, chunk, _) in zip(ranges, answers):
         if st != 206 or len(chunk) != b - a + 1:
             name = str(store)
             raise TransientStoreError(f"{name}: {what} {key!r} changed while being read in parts", store=name, key=key)
-    return body + b"".join(chunk for _, chunk, _ in answers)
+    return body + b"".join(chunk for _, chunk, _ in answers), version

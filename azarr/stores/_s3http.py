@@ -116,18 +116,21 @@ class ObjectClient:
 
     async def request_full(
         self, method: str, key: str, creds: Credentials | None, *, data: bytes | None = None, rng: str | None = None,
-        if_match: str | None = None,
+        if_match: str | None = None, if_none_match: str | None = None,
     ) -> tuple[int, bytes, Any]:
-        """Send one signed request; returns (status, body, headers) for 2xx, 404 and 416 (and 412
-        with ``if_match``), raises otherwise."""
+        """Send one signed request; returns (status, body, headers) for 2xx, 404 and 416 (and 409
+        and 412 with ``if_match`` / ``if_none_match``), raises otherwise."""
         uri = self._uri(key)
         headers = self.signer.headers(method, self.host, uri, "", creds) if creds is not None else {}
         if rng:
             headers["Range"] = rng
         if if_match:
             headers["If-Match"] = if_match
+        if if_none_match:
+            headers["If-None-Match"] = if_none_match
         resp = await self.http.request(method, uri, headers, data, timeout=self.timeout)
-        if resp.status < 300 or resp.status in (404, 416) or (if_match and resp.status == 412):
+        conditional = bool(if_match or if_none_match)
+        if resp.status < 300 or resp.status in (404, 416) or (conditional and resp.status in (409, 412)):
             return resp.status, resp.body, resp.headers
         region = resp.headers.get("x-amz-bucket-region")
         if region and region != self.signer.region and resp.status in (301, 307, 400, 403):

@@ -9,16 +9,19 @@ account file, a dict, or google.auth credentials) and never appear in repr or er
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
-from azarr.errors import MissingDependencyError, StoreConfigError
+from azarr.errors import MissingDependencyError, StoreConfigError, StoreError
 from azarr.stores._gcshttp import GCSObjectClient
 from azarr.stores._http1 import HTTPStatusError
-from azarr.stores._parts import get_in_parts, http_range, range_answer
-from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store
+from azarr.stores._parts import get_in_parts, get_versioned_in_parts, http_range, range_answer
+from azarr.stores._redact import redact
+from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store, Version, Versioned
 from azarr.stores.hedging import HedgePolicy
 from azarr.stores.ranges import ByteRange, SuffixRange
 
@@ -34,6 +37,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise MissingDependencyError("GCSStore needs gcsfs: pip install 'azarr[gcs]'") from exc
 
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
+_THROTTLE_STATUS = {429, 503}  # rateLimitExceeded and "slow down" answers
 
 
 class _SingleAttemptGCSFileSystem(gcsfs.GCSFileSystem):
@@ -44,9 +48,15 @@ class _SingleAttemptGCSFileSystem(gcsfs.GCSFileSystem):
 
 
 class GCSStore(Store):
-    """A store under ``prefix`` in GCS bucket ``bucket`` (``gs://bucket/prefix``)."""
+    """A store under ``prefix`` in GCS bucket ``bucket`` (``gs://bucket/prefix``).
+
+    Compare-and-swap: the version is the object's generation; conditional writes are
+    uploads and deletes with ``ifGenerationMatch`` (``0``: must not exist), which GCS
+    checks atomically.
+    """
 
     url_schemes = ("gs", "gcs")
+    supports_conditional_writes = True
     share_unpickled = True
     hedge_by_default = True
 
@@ -110,7 +120,7 @@ class GCSStore(Store):
 
     def __repr__(self) -> str:
         where = f"gs://{self.bucket}/{self.prefix}".rstrip("/")
-        return f"GCSStore({where!r}" + (f", endpoint_url={self.endpoint_url!r})" if self.endpoint_url else ")")
+        return f"GCSStore({where!r}" + (f", endpoint_url={redact(self.endpoint_url)!r})" if self.endpoint_url else ")")
 
     async def _fs(self) -> Any:
         fs = self._fss.get()
@@ -174,6 +184,14 @@ class GCSStore(Store):
         if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
             return True
         return super()._is_retryable(exc)
+
+    def _is_throttled(self, exc: BaseException) -> bool:
+        """429 (rate limit exceeded) and 503."""
+        if isinstance(exc, HttpError):
+            return (exc.code or 0) in _THROTTLE_STATUS
+        if isinstance(exc, HTTPStatusError):
+            return exc.status in _THROTTLE_STATUS
+        return super()._is_throttled(exc)
 
     def _name(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -269,3 +287,73 @@ class GCSStore(Store):
             key = path[strip:]
             if key.startswith(prefix):
                 yield key
+
+    # --- compare-and-swap: generations, ifGenerationMatch -----------------------------------------
+
+    async def _get_versioned(self, key: str) -> Versioned:
+        lean = await self._lean()
+        if lean is None:
+            return await self._gcsfs_get_versioned(key)
+        name = self._name(key)
+        if self.part_size:
+            data, gen = await get_versioned_in_parts(
+                lambda rng, pin: lean.get(name, rng, pin), self.part_size, version_header="x-goog-generation",
+                store=self, key=key,
+            )
+        else:
+            status, body, headers = await lean.get(name)
+            data, gen = (None, None) if status == 404 else (body, headers.get("x-goog-generation"))
+        if data is not None and not gen:  # a ranged answer without the header: ask again, whole
+            status, body, headers = await lean.get(name)
+            data, gen = (None, None) if status == 404 else (body, headers.get("x-goog-generation"))
+        if data is not None and not gen:
+            raise StoreError(f"{self.name}: GET {key!r} answered without a generation", store=self.name, key=key)
+        return Versioned(data, gen)
+
+    async def _set_if(self, key: str, value: bytes | None, expected: Version) -> bool:
+        if expected is not None and not (isinstance(expected, str) and expected.isdigit()):
+            return False  # a version from another kind of store can only conflict
+        if value is None and expected is None:  # "delete if absent": check it still is
+            return not await self._exists(key)
+        lean = await self._lean()
+        if lean is None:
+            return await self._gcsfs_set_if(key, value, expected)
+        if value is None:
+            assert expected is not None
+            return await lean.delete_if(self._name(key), expected)
+        return await lean.put_if(self._name(key), value, expected or "0")
+
+    async def _gcsfs_get_versioned(self, key: str) -> Versioned:
+        fs = await self._fs()
+        try:
+            headers, data = await fs._call("GET", fs.url(self._path(key)))
+        except FileNotFoundError:
+            return Versioned(None, None)
+        gen = headers.get("x-goog-generation")
+        if not gen:
+            raise StoreError(f"{self.name}: GET {key!r} answered without a generation", store=self.name, key=key)
+        return Versioned(data, gen)
+
+    async def _gcsfs_set_if(self, key: str, value: bytes | None, expected: str | None) -> bool:
+        fs = await self._fs()
+        # gcsfs answers 412 with FileExistsError and 404 with FileNotFoundError
+        try:
+            if value is None:
+                await fs._call("DELETE", "b/{}/o/{}", self.bucket, self._name(key), ifGenerationMatch=expected)
+                return True
+            boundary = secrets.token_hex(16)
+            head = (f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
+                    f"{json.dumps({'name': self._name(key)})}\r\n--{boundary}\r\n"
+                    "Content-Type: application/octet-stream\r\n\r\n")
+            await fs._call(
+                "POST", f"{fs._location}/upload/storage/v1/b/{quote(self.bucket)}/o", uploadType="multipart",
+                ifGenerationMatch=expected or "0", headers={"Content-Type": f"multipart/related; boundary={boundary}"},
+                data=head.encode() + value + f"\r\n--{boundary}--\r\n".encode(),
+            )
+            return True
+        except FileExistsError:
+            return False
+        except FileNotFoundError:
+            if value is None:
+                return False  # the object is gone: someone else deleted it
+            raise

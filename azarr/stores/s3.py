@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError, StoreError, TransientStoreError
-from azarr.stores._parts import get_in_parts, http_range, range_answer
-from azarr.stores._s3http import Credentials, ObjectClient, S3HTTPError, WrongRegionError, frozen
-from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store
+from azarr.stores._parts import get_in_parts, get_versioned_in_parts, http_range, range_answer
+from azarr.stores._redact import redact
+from azarr.stores._s3http import Credentials, ObjectClient, S3HTTPError, WrongRegionError, error_from, frozen
+from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store, Version, Versioned
 from azarr.stores.hedging import HedgePolicy
 from azarr.stores.ranges import ByteRange, SuffixRange, read_range
 
@@ -37,6 +38,14 @@ _TRANSIENT_CODES = {
     "SlowDown", "503", "500", "502", "504", "InternalError", "ServiceUnavailable", "RequestTimeout",
     "RequestTimeTooSkewed", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "429",
 }
+# S3 answers "slow down" with 503 (SlowDown, or a bare ServiceUnavailable) and some
+# S3-compatible services with 429.
+_THROTTLE_CODES = {
+    "SlowDown", "ServiceUnavailable", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests",
+}
+# A conditional write that lost: another writer changed (412), deleted (404 NoSuchKey
+# under If-Match) or was concurrently writing (409) the object.
+_CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "412", "409", "404"}
 
 
 def _code(exc: Exception) -> str:
@@ -67,9 +76,15 @@ class S3Store(Store):
     Credentials: ``key``/``secret``/``token``, a ``profile``, the environment / instance
     metadata (botocore's default chain), or ``anon=True`` for public buckets. They are
     kept for pickling (workers need them) but never shown in repr or errors.
+
+    Compare-and-swap: the version is the object's ETag; conditional writes are PUTs with
+    ``If-Match`` (``If-None-Match: *`` for "must not exist") and DELETEs with
+    ``If-Match``, which S3 checks atomically (conditional deletes since 2025-09). An
+    S3-compatible service that ignores these headers silently breaks the guarantee.
     """
 
     url_schemes = ("s3",)
+    supports_conditional_writes = True
     share_unpickled = True
     hedge_by_default = True
 
@@ -163,7 +178,7 @@ class S3Store(Store):
 
     def __repr__(self) -> str:
         where = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
-        return f"S3Store({where!r}" + (f", endpoint_url={self.endpoint_url!r})" if self.endpoint_url else ")")
+        return f"S3Store({where!r}" + (f", endpoint_url={redact(self.endpoint_url)!r})" if self.endpoint_url else ")")
 
     # --- clients, one per event loop -------------------------------------------------------
 
@@ -241,6 +256,14 @@ class S3Store(Store):
             return True
         return super()._is_retryable(exc)
 
+    def _is_throttled(self, exc: BaseException) -> bool:
+        """503 SlowDown and its relatives, and 429."""
+        if isinstance(exc, S3HTTPError):
+            return exc.code in _THROTTLE_CODES or exc.status in (429, 503)
+        if isinstance(exc, boto_exceptions.ClientError):
+            return _code(exc) in _THROTTLE_CODES or _status(exc) in (429, 503)
+        return super()._is_throttled(exc)
+
     def _missing(self, exc: Exception) -> bool:
         return isinstance(exc, boto_exceptions.ClientError) and (
             _code(exc) in ("NoSuchKey", "404", "NotFound") or _status(exc) == 404
@@ -294,12 +317,14 @@ class S3Store(Store):
             return await fn(self._object_client(), creds)
 
     async def _request(
-        self, method: str, key: str, *, data: bytes | None = None, rng: str | None = None, if_match: str | None = None
+        self, method: str, key: str, *, data: bytes | None = None, rng: str | None = None, if_match: str | None = None,
+        if_none_match: str | None = None,
     ) -> tuple[int, bytes, Any]:
         """One signed request on the lean path: (status, body, headers); a missing bucket raises."""
         k = self._k(key)
         status, body, headers = await self._fast_call(
-            lambda c, creds: c.request_full(method, k, creds, data=data, rng=rng, if_match=if_match)
+            lambda c, creds: c.request_full(method, k, creds, data=data, rng=rng, if_match=if_match,
+                                            if_none_match=if_none_match)
         )
         if status == 404 and b"NoSuchBucket" in body:
             raise S3HTTPError(404, "NoSuchBucket", f"bucket {self.bucket!r} does not exist")
@@ -406,6 +431,70 @@ class S3Store(Store):
         async for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
             for obj in page.get("Contents", []):
                 yield obj["Key"][strip:]
+
+    # --- compare-and-swap: ETags, If-Match / If-None-Match ----------------------------------------
+
+    async def _get_versioned(self, key: str) -> Versioned:
+        if not self._fast:
+            return await self._boto_get_versioned(key)
+        if self.part_size:
+            data, etag = await get_versioned_in_parts(
+                lambda rng, pin: self._request("GET", key, rng=rng, if_match=pin), self.part_size, store=self, key=key
+            )
+        else:
+            status, body, headers = await self._request("GET", key)
+            data, etag = (None, None) if status == 404 else (body, headers.get("etag"))
+        if data is not None and etag is None:  # e.g. an empty object's 416 carries no ETag
+            status, body, headers = await self._request("GET", key)
+            data, etag = (None, None) if status == 404 else (body, headers.get("etag"))
+        if data is not None and not etag:
+            raise StoreError(f"{self.name}: GET {key!r} answered without an ETag", store=self.name, key=key)
+        return Versioned(data, etag)
+
+    async def _set_if(self, key: str, value: bytes | None, expected: Version) -> bool:
+        if expected is not None and not isinstance(expected, str):
+            return False  # a version from another kind of store can only conflict
+        if value is None and expected is None:  # "delete if absent": check it still is
+            return not await self._exists(key)
+        if not self._fast:
+            return await self._boto_set_if(key, value, expected)
+        if value is None:
+            status, body, _ = await self._request("DELETE", key, if_match=expected)
+        else:
+            status, body, _ = await self._request(
+                "PUT", key, data=value, if_match=expected, if_none_match=None if expected else "*"
+            )
+        if status < 300:
+            return True
+        error = error_from(status, body)
+        if status in (404, 412) or (status == 409 and error.code == "ConditionalRequestConflict"):
+            return False
+        raise error
+
+    async def _boto_get_versioned(self, key: str) -> Versioned:
+        client = await self._client()
+        try:
+            resp = await client.get_object(Bucket=self.bucket, Key=self._k(key))
+        except boto_exceptions.ClientError as exc:
+            if self._missing(exc):
+                return Versioned(None, None)
+            raise
+        return Versioned(await self._read_body(resp), resp["ETag"])
+
+    async def _boto_set_if(self, key: str, value: bytes | None, expected: str | None) -> bool:
+        client = await self._client()
+        try:
+            if value is None:
+                await client.delete_object(Bucket=self.bucket, Key=self._k(key), IfMatch=expected)
+            elif expected is None:
+                await client.put_object(Bucket=self.bucket, Key=self._k(key), Body=value, IfNoneMatch="*")
+            else:
+                await client.put_object(Bucket=self.bucket, Key=self._k(key), Body=value, IfMatch=expected)
+        except boto_exceptions.ClientError as exc:
+            if _code(exc) in _CONFLICT_CODES and _code(exc) != "NoSuchBucket":
+                return False
+            raise
+        return True
 
     # --- native batch delete: DeleteObjects, 1000 keys per request ------------------------------
 

@@ -5,24 +5,53 @@ from __future__ import annotations
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from aiohttp import web
 
 import azarr
 from azarr.errors import StoreError
 from azarr.stores import GCSStore, RetryPolicy, Store, from_url
 from azarr.stores.ranges import ByteRange, SuffixRange
 from tests.services.common import free_port
+from tests.faultproxy import FaultProxy
 from tests.stores.conformance import Factory, StoreTests
 from tests.stores.request_log import RequestLog
 
 
+class DeletePreconditionProxy(FaultProxy):
+    """fake-gcs-server as installed from PyPI (1.54) ignores ``ifGenerationMatch`` on
+    DELETE (upstream enforces it since 2026-08); GCS answers such a DELETE with 412 when
+    the generation differs and 404 when the object is gone. This proxy answers those two
+    cases as GCS does, from the emulator's own metadata, and forwards everything else."""
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        expected = request.query.get("ifGenerationMatch")
+        if request.method == "DELETE" and expected is not None:
+            assert self._session is not None
+            async with self._session.get(self.upstream + request.rel_url.raw_path) as meta:
+                if meta.status == 404:
+                    return web.json_response({"error": {"code": 404, "message": "No such object"}}, status=404)
+                generation = str((await meta.json())["generation"])
+            if generation != expected:
+                return web.json_response({"error": {"code": 412, "message": "Precondition Failed"}}, status=412)
+        return await super()._handle(request)
+
+
+@pytest.fixture(scope="module")
+def gcs_cas_endpoint(gcs_endpoint: str) -> Iterator[str]:
+    """The emulator behind :class:`DeletePreconditionProxy`."""
+    with DeletePreconditionProxy(gcs_endpoint) as proxy:
+        yield proxy.url
+
+
 class TestGCSStore(StoreTests):
     @pytest.fixture
-    def store_factory(self, gcs_endpoint: str, gcs_bucket: str) -> Factory:
+    def store_factory(self, gcs_cas_endpoint: str, gcs_endpoint: str, gcs_bucket: str) -> Factory:
         self.endpoint, self.bucket = gcs_endpoint, gcs_bucket
-        return lambda **options: GCSStore(gcs_bucket, "pre/fix", endpoint_url=gcs_endpoint, **options)
+        return lambda **options: GCSStore(gcs_bucket, "pre/fix", endpoint_url=gcs_cas_endpoint, **options)
 
     def _name(self, key: str) -> str:
         return urllib.parse.quote(f"pre/fix/{key}", safe="")
@@ -43,8 +72,26 @@ class TestGCSStore(StoreTests):
                 return None
             raise
 
+    async def raw_delete(self, store: Store, key: str) -> None:
+        req = urllib.request.Request(f"{self.endpoint}/storage/v1/b/{self.bucket}/o/{self._name(key)}", method="DELETE")
+        try:
+            urllib.request.urlopen(req, timeout=10).read()
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
+
     async def broken_store(self, factory: Factory) -> Store:
         return GCSStore("bucket", endpoint_url=f"http://127.0.0.1:{free_port()}", retry=RetryPolicy(attempts=1))
+
+
+class TestGCSStoreGcsfsPath(TestGCSStore):
+    """The same conformance (compare-and-swap included) through gcsfs only."""
+
+    @pytest.fixture
+    def store_factory(self, gcs_cas_endpoint: str, gcs_endpoint: str, gcs_bucket: str) -> Factory:
+        self.endpoint, self.bucket = gcs_endpoint, gcs_bucket
+        return lambda **options: GCSStore(gcs_bucket, "pre/fix", endpoint_url=gcs_cas_endpoint, fast_path=False,
+                                          **options)
 
 
 def test_end_to_end_gs_url(gcs_endpoint: str, gcs_bucket: str) -> None:

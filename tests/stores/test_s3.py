@@ -36,9 +36,23 @@ class TestS3Store(StoreTests):
         except self.raw.exceptions.NoSuchKey:
             return None
 
+    async def raw_delete(self, store: Store, key: str) -> None:
+        self.raw.delete_object(Bucket=self.bucket, Key=f"some/prefix/{key}")
+
     async def broken_store(self, factory: Factory) -> Store:
         return S3Store("bucket", endpoint_url=f"http://127.0.0.1:{free_port()}", **S3_CREDENTIALS,
                        retry=RetryPolicy(attempts=2, base_delay=0.01))
+
+
+class TestS3StoreSDKPath(TestS3Store):
+    """The same conformance (compare-and-swap included) through aiobotocore only."""
+
+    @pytest.fixture
+    def store_factory(self, s3_endpoint: str, s3_bucket: str) -> Factory:
+        self.raw = boto3_client(s3_endpoint)
+        self.bucket = s3_bucket
+        return lambda **options: S3Store(s3_bucket, "some/prefix", endpoint_url=s3_endpoint, **S3_CREDENTIALS,
+                                         fast_path=False, **options)
 
 
 def _child_read(blob: bytes, q: multiprocessing.Queue) -> None:
