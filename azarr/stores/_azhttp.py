@@ -88,23 +88,25 @@ class BlobClient:
         ms = "".join(f"{k}:{headers[k]}\n" for k in sorted(h for h in headers if h.startswith("x-ms-")))
         to_sign = "\n".join((
             method, "", "", str(length) if length else "", "", content_type, "", "",
-            headers.get("If-Match", ""), "", "", "",
+            headers.get("If-Match", ""), headers.get("If-None-Match", ""), "", "",
         )) + "\n" + ms + f"/{self.endpoint.account}{path}"
         digest = hmac.new(self.endpoint.key, to_sign.encode("utf-8"), hashlib.sha256).digest()
         return f"SharedKey {self.endpoint.account}:{base64.b64encode(digest).decode()}"
 
     async def request(
         self, method: str, name: str, *, data: bytes | None = None, rng: str | None = None,
-        if_match: str | None = None,
+        if_match: str | None = None, if_none_match: str | None = None,
     ) -> tuple[int, bytes, dict[str, str]]:
-        """Send one request for blob ``name``; (status, body, headers) for 2xx/404/416 (and 412
-        with ``if_match``), raises otherwise."""
+        """Send one request for blob ``name``; (status, body, headers) for 2xx/404/416 (and 409
+        and 412 with ``if_match`` / ``if_none_match``), raises otherwise."""
         path = f"{self.container_path}/{quote(name, safe='/~')}"
         headers = {"x-ms-date": _http_date(), "x-ms-version": API_VERSION}
         if rng:
             headers["x-ms-range"] = rng
         if if_match:
             headers["If-Match"] = if_match
+        if if_none_match:
+            headers["If-None-Match"] = if_none_match
         content_type = ""
         if method == "PUT":
             headers["x-ms-blob-type"] = "BlockBlob"
@@ -116,7 +118,7 @@ class BlobClient:
         resp = await self.http.request(method, target, headers, data, timeout=self.timeout)
         code = resp.headers.get("x-ms-error-code", "")
         if (resp.status < 300 or (resp.status == 404 and code in ("", "BlobNotFound")) or resp.status == 416
-                or (if_match and resp.status == 412)):
+                or ((if_match or if_none_match) and resp.status in (409, 412))):
             return resp.status, resp.body, resp.headers
         found, message = xml_error(resp.body)
         raise HTTPStatusError(resp.status, code or found or str(resp.status), message)

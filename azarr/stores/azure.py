@@ -10,16 +10,16 @@ connection string, an account key, a SAS token, any azure.core credential, or
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlparse
 
-from azarr.errors import MissingDependencyError, StoreConfigError, TransientStoreError
+from azarr.errors import MissingDependencyError, StoreConfigError, StoreError, TransientStoreError
 from azarr.stores._azhttp import BlobClient, endpoint_from
 from azarr.stores._http1 import HTTPStatusError
-from azarr.stores._parts import get_in_parts, http_range, range_answer
-from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store
+from azarr.stores._parts import get_in_parts, get_versioned_in_parts, http_range, range_answer
+from azarr.stores._redact import redact
+from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store, Version, Versioned
 from azarr.stores.hedging import HedgePolicy
 from azarr.stores.ranges import ByteRange
 
@@ -28,6 +28,7 @@ try:
     from azure.core import MatchConditions
     from azure.core.exceptions import (
         HttpResponseError,
+        ResourceExistsError,
         ResourceModifiedError,
         ResourceNotFoundError,
         ServiceRequestError,
@@ -39,13 +40,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise MissingDependencyError("AzureBlobStore needs azure-storage-blob: pip install 'azarr[azure]'") from exc
 
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
-_SECRET_PATTERNS = (re.compile(r"(AccountKey=)[^;]+"), re.compile(r"(SharedAccessSignature=)[^;]+"), re.compile(r"(sig=)[^&;\s]+"))
-
-
-def _redact(text: str) -> str:
-    for pat in _SECRET_PATTERNS:
-        text = pat.sub(r"\1***", text)
-    return text
+_THROTTLE_STATUS = {429, 503}  # 503 ServerBusy: an account or partition over its request rate
 
 
 def _account_from_connection_string(conn: str) -> str:
@@ -56,9 +51,15 @@ def _account_from_connection_string(conn: str) -> str:
 
 
 class AzureBlobStore(Store):
-    """A store under ``prefix`` in an Azure Blob container (``az://container/prefix``)."""
+    """A store under ``prefix`` in an Azure Blob container (``az://container/prefix``).
+
+    Compare-and-swap: the version is the blob's ETag; conditional writes are Put Blob
+    with ``If-Match`` (``If-None-Match: *`` for "must not exist") and Delete Blob with
+    ``If-Match``, which the service checks atomically.
+    """
 
     url_schemes = ("az", "abfs", "abfss")
+    supports_conditional_writes = True
     share_unpickled = True
     hedge_by_default = True
 
@@ -142,7 +143,7 @@ class AzureBlobStore(Store):
 
     def __repr__(self) -> str:
         where = self.account_url or (_account_from_connection_string(self._connection_string) if self._connection_string else "?")
-        return f"AzureBlobStore({_redact(where)!r}, container={self.container!r}, prefix={self.prefix!r})"
+        return f"AzureBlobStore({redact(where)!r}, container={self.container!r}, prefix={self.prefix!r})"
 
     # --- clients, one per event loop ---------------------------------------------------------
 
@@ -193,10 +194,13 @@ class AzureBlobStore(Store):
             return exc.status in _TRANSIENT_STATUS
         return super()._is_retryable(exc)
 
-    def _failure(self, op: str, key: str | None, exc: BaseException, attempts: int) -> Any:
-        err = super()._failure(op, key, exc, attempts)
-        err.args = (_redact(str(err)),)
-        return err
+    def _is_throttled(self, exc: BaseException) -> bool:
+        """503 ServerBusy and 429."""
+        if isinstance(exc, HttpResponseError):
+            return (exc.status_code or 0) in _THROTTLE_STATUS
+        if isinstance(exc, HTTPStatusError):
+            return exc.status in _THROTTLE_STATUS
+        return super()._is_throttled(exc)
 
     def _name(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -317,6 +321,68 @@ class AzureBlobStore(Store):
         base = self.prefix + "/" if self.prefix else ""
         async for blob in self._client().list_blobs(name_starts_with=base + prefix):
             yield blob.name[len(base) :]
+
+    # --- compare-and-swap: ETags, If-Match / If-None-Match ----------------------------------------
+
+    async def _get_versioned(self, key: str) -> Versioned:
+        if self._endpoint is None:
+            return await self._sdk_get_versioned(key)
+        name = self._name(key)
+        if self.part_size:
+            data, etag = await get_versioned_in_parts(
+                lambda rng, pin: self._blobs().request("GET", name, rng=rng, if_match=pin), self.part_size,
+                what="blob", store=self, key=key,
+            )
+        else:
+            status, body, headers = await self._blobs().request("GET", name)
+            data, etag = (None, None) if status == 404 else (body, headers.get("etag"))
+        if data is not None and not etag:  # e.g. an empty blob's 416 without an ETag: ask again, whole
+            status, body, headers = await self._blobs().request("GET", name)
+            data, etag = (None, None) if status == 404 else (body, headers.get("etag"))
+        if data is not None and not etag:
+            raise StoreError(f"{self.name}: GET {key!r} answered without an ETag", store=self.name, key=key)
+        return Versioned(data, etag)
+
+    async def _set_if(self, key: str, value: bytes | None, expected: Version) -> bool:
+        if expected is not None and not isinstance(expected, str):
+            return False  # a version from another kind of store can only conflict
+        if value is None and expected is None:  # "delete if absent": check it still is
+            return not await self._exists(key)
+        if self._endpoint is None:
+            return await self._sdk_set_if(key, value, expected)
+        if value is None:
+            status, body, headers = await self._blobs().request("DELETE", self._name(key), if_match=expected)
+        else:
+            status, body, headers = await self._blobs().request(
+                "PUT", self._name(key), data=value, if_match=expected, if_none_match=None if expected else "*"
+            )
+        if status < 300:
+            return True
+        if status in (404, 409, 412):  # changed (412), created (409 BlobAlreadyExists) or deleted (404)
+            return False
+        raise HTTPStatusError(status, headers.get("x-ms-error-code", ""), body[:200].decode(errors="replace"))
+
+    async def _sdk_get_versioned(self, key: str) -> Versioned:
+        try:
+            stream = await self._client().download_blob(self._name(key))
+            data = await stream.readall()
+        except ResourceNotFoundError:
+            return Versioned(None, None)
+        return Versioned(data, stream.properties.etag)
+
+    async def _sdk_set_if(self, key: str, value: bytes | None, expected: str | None) -> bool:
+        client = self._client()
+        try:
+            if value is None:
+                await client.delete_blob(self._name(key), etag=expected, match_condition=MatchConditions.IfNotModified)
+            elif expected is None:
+                await client.upload_blob(self._name(key), value, overwrite=False)
+            else:
+                await client.upload_blob(self._name(key), value, overwrite=True, etag=expected,
+                                         match_condition=MatchConditions.IfNotModified)
+        except (ResourceModifiedError, ResourceExistsError, ResourceNotFoundError):
+            return False
+        return True
 
     batch_size = 256  # the Blob Batch API takes at most 256 sub-requests
 

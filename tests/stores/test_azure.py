@@ -31,9 +31,25 @@ class TestAzureBlobStore(StoreTests):
         except ResourceNotFoundError:
             return None
 
+    async def raw_delete(self, store: Store, key: str) -> None:
+        try:
+            self.raw.delete_blob(f"pre/fix/{key}")
+        except ResourceNotFoundError:
+            pass
+
     async def broken_store(self, factory: Factory) -> Store:
         conn = f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={KEY};BlobEndpoint=http://127.0.0.1:{free_port()}/devstoreaccount1;"
         return AzureBlobStore("c", connection_string=conn, retry=RetryPolicy(attempts=2, base_delay=0.01))
+
+
+class TestAzureBlobStoreSDKPath(TestAzureBlobStore):
+    """The same conformance (compare-and-swap included) through azure-storage-blob only."""
+
+    @pytest.fixture
+    def store_factory(self, azurite_connection_string: str, azure_container: str) -> Factory:
+        self.raw = BlobServiceClient.from_connection_string(azurite_connection_string).get_container_client(azure_container)
+        return lambda **options: AzureBlobStore(azure_container, "pre/fix", connection_string=azurite_connection_string,
+                                                fast_path=False, **options)
 
 
 def test_end_to_end_az_url(azurite_connection_string: str, azure_container: str) -> None:
