@@ -2,7 +2,9 @@
 
 Sits in front of an S3-compatible endpoint. For a chosen fraction of requests it answers
 503 SlowDown, 500 InternalError, or resets the connection, instead of forwarding; it can
-also add a fixed delay to every request without serialising concurrent requests.
+also add a fixed delay to every request without serialising concurrent requests, and
+throttle as S3 does: with ``rate_limit`` it answers 503 SlowDown to every request above
+that many per second (a token bucket holding ``burst`` requests).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+import time
 from collections import Counter
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
@@ -27,8 +30,13 @@ class FaultProxy:
     """Forward to ``upstream``; ``fault_rate`` of requests get one of ``faults``."""
 
     def __init__(self, upstream: str, *, fault_rate: float = 0.0, faults: tuple[str, ...] = ("503", "500", "reset"),
-                 delay: float = 0.0, seed: int = 0, stall_rate: float = 0.0, stall: float = 0.0) -> None:
+                 delay: float = 0.0, seed: int = 0, stall_rate: float = 0.0, stall: float = 0.0,
+                 rate_limit: float | None = None, burst: float | None = None) -> None:
         self.upstream = upstream.rstrip("/")
+        self.rate_limit = rate_limit
+        self.burst = burst if burst is not None else max(1.0, (rate_limit or 0) / 10)
+        self._tokens = self.burst
+        self._refilled = time.monotonic()
         self.fault_rate = fault_rate
         self.faults = faults
         self.delay = delay
@@ -42,8 +50,22 @@ class FaultProxy:
         self._runner: web.AppRunner | None = None
         self._session: ClientSession | None = None
 
+    def _over_rate(self) -> bool:
+        """Take a token from the bucket; True if there was none (the request is over the rate)."""
+        assert self.rate_limit is not None
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._refilled) * self.rate_limit)
+        self._refilled = now
+        if self._tokens < 1:
+            return True
+        self._tokens -= 1
+        return False
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.counts["requests"] += 1
+        if self.rate_limit is not None and self._over_rate():
+            self.counts["throttled"] += 1
+            return web.Response(status=503, body=SLOWDOWN, content_type="application/xml")
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.stall_rate and request.method == "GET" and self.rng.random() < self.stall_rate:
