@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from azarr.stores.base import ABSENT, DEFAULT_CONCURRENCY, ConcurrencyLimiter, RetryPolicy, Store, Version, Versioned
+from azarr.stores.base import (
+    ABSENT,
+    DEFAULT_CONCURRENCY,
+    ConcurrencyLimiter,
+    RetryPolicy,
+    Store,
+    Version,
+    Versioned,
+)
 from azarr.stores.local import LocalStore
 from azarr.stores.memory import MemoryStore
 from azarr.stores.registry import as_store, from_url

@@ -15,8 +15,8 @@ import azarr
 from azarr.errors import StoreError
 from azarr.stores import GCSStore, RetryPolicy, Store, from_url
 from azarr.stores.ranges import ByteRange, SuffixRange
-from tests.services.common import free_port
 from tests.faultproxy import FaultProxy
+from tests.services.common import free_port
 from tests.stores.conformance import Factory, StoreTests
 from tests.stores.request_log import RequestLog
 
