@@ -5,33 +5,54 @@ static hosts that hide missing files, when ``missing_on_403=True``) is a missing
 every other non-2xx answer is an error. Byte ranges use the Range header. HTTP has no
 listing, so ``supports_listing`` is False: consolidated metadata (``.zmetadata``) is the
 way to open hierarchies over HTTP.
+
+Credentials (the ``headers`` given, and a ``user:password@`` in the URL, sent as Basic
+authorisation) go only to the URL's own origin (scheme, host and port): redirects are
+followed here, not by aiohttp, and a request redirected to another origin, a plain-HTTP
+one included, goes without them, as browsers and ``requests`` drop ``Authorization``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from azarr.errors import MissingDependencyError, StoreError, TransientStoreError
+from azarr.errors import MissingDependencyError, StoreError, ThrottledError, TransientStoreError
 from azarr.stores._parts import http_range
+from azarr.stores._redact import redact
 from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store
 from azarr.stores.hedging import HedgePolicy
 from azarr.stores.ranges import ByteRange, SuffixRange, read_range
 
 try:
     import aiohttp
+    from yarl import URL
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError("HTTPStore needs aiohttp: pip install 'azarr[http]'") from exc
 
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
+_THROTTLE_STATUS = {429, 503}
+_REDIRECT_STATUS = {301, 302, 303, 307, 308}
+MAX_REDIRECTS = 10
 
 
-def _redact(url: str) -> str:
+def _origin(url: str | URL) -> tuple[str, str, int | None]:
+    u = URL(url) if isinstance(url, str) else url
+    return (u.scheme.lower(), (u.host or "").lower(), u.port)
+
+
+def _split_userinfo(url: str) -> tuple[str, dict[str, str]]:
+    """``url`` without ``user:password@``, and the Basic ``Authorization`` header it stood for."""
     p = urlsplit(url)
-    netloc = p.netloc.rpartition("@")[2] if "@" in p.netloc else p.netloc
-    return urlunsplit((p.scheme, netloc, p.path, "", ""))
+    if "@" not in p.netloc:
+        return url, {}
+    userinfo, _, host = p.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+    return urlunsplit(p._replace(netloc=host)), {"Authorization": f"Basic {token}"}
 
 
 class HTTPStore(Store):
@@ -59,6 +80,10 @@ class HTTPStore(Store):
         super().__init__(read_only=True, concurrency=concurrency, retry=retry, hedge=hedge)
         self.url = url.rstrip("/")
         self.headers = dict(headers or {})
+        plain_url, basic = _split_userinfo(self.url)
+        self._base = plain_url  # keys are appended to this; credentials travel as headers
+        self._origin = _origin(plain_url)
+        self._credentials = {**basic, **self.headers}
         self.timeout = timeout
         self.missing_on_403 = missing_on_403
         self._sessions: PerLoop[Any] = PerLoop()
@@ -90,15 +115,17 @@ class HTTPStore(Store):
         return cls(url, **options)
 
     def __repr__(self) -> str:
-        return f"HTTPStore({_redact(self.url)!r})"
+        return f"HTTPStore({redact(self.url)!r})"
+
+    def _connector(self) -> aiohttp.TCPConnector:
+        return aiohttp.TCPConnector(limit=self.concurrency)
 
     def _session(self) -> aiohttp.ClientSession:
         session = self._sessions.get()
         if session is None or session.closed:
             session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.concurrency),
+                connector=self._connector(),
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
-                headers=self.headers,
                 auto_decompress=True,
             )
             self._sessions.set(session)
@@ -112,25 +139,40 @@ class HTTPStore(Store):
         await super().close()
 
     def _is_retryable(self, exc: BaseException) -> bool:
-        """Connection errors, timeouts and payload errors are transient."""
+        """Connection errors, timeouts and payload errors are transient (a certificate a
+        client does not trust is not)."""
+        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+            return False
         if isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError)):
             return True
         return super()._is_retryable(exc)
 
     def _key_url(self, key: str) -> str:
-        return self.url + "/" + "/".join(quote(part, safe="") for part in key.split("/"))
+        return self._base + "/" + "/".join(quote(part, safe="") for part in key.split("/"))
 
     async def _fetch(self, key: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, bytes]:
-        async with self._session().request(method, self._key_url(key), headers=headers) as resp:
-            if resp.status == 404 or (resp.status == 403 and self.missing_on_403):
-                return 404, b""
-            if resp.status == 416:
-                return 416, b""
-            if resp.status in _TRANSIENT_STATUS:
-                raise TransientStoreError(f"HTTP {resp.status} {resp.reason}", store=self.name, key=key)
-            if resp.status >= 400:
-                raise StoreError(f"{self.name}: GET {key!r} answered HTTP {resp.status} {resp.reason}", store=self.name, key=key)
-            return resp.status, await resp.read()
+        url = URL(self._key_url(key))
+        for _ in range(MAX_REDIRECTS + 1):
+            # credentials only for the store's own origin: never after a redirect elsewhere
+            send = {**self._credentials, **(headers or {})} if _origin(url) == self._origin else dict(headers or {})
+            async with self._session().request(method, url, headers=send, allow_redirects=False) as resp:
+                location = resp.headers.get("Location")
+                if resp.status in _REDIRECT_STATUS and location:
+                    url = resp.url.join(URL(location))
+                    if resp.status == 303 and method != "HEAD":
+                        method = "GET"
+                    continue
+                if resp.status == 404 or (resp.status == 403 and self.missing_on_403):
+                    return 404, b""
+                if resp.status == 416:
+                    return 416, b""
+                if resp.status in _TRANSIENT_STATUS:
+                    cls = ThrottledError if resp.status in _THROTTLE_STATUS else TransientStoreError
+                    raise cls(f"HTTP {resp.status} {resp.reason}", store=self.name, key=key)
+                if resp.status >= 400:
+                    raise StoreError(f"{self.name}: GET {key!r} answered HTTP {resp.status} {resp.reason}", store=self.name, key=key)
+                return resp.status, await resp.read()
+        raise StoreError(f"{self.name}: GET {key!r} redirected more than {MAX_REDIRECTS} times", store=self.name, key=key)
 
     async def _get(self, key: str) -> bytes | None:
         status, data = await self._fetch(key)
