@@ -8,7 +8,7 @@ import shutil
 import ssl
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 import numpy as np
@@ -125,7 +125,7 @@ class Recorder:
         _, status, location = answer
         return web.Response(status=status, headers={"Location": location})
 
-    async def __aenter__(self) -> Recorder:
+    async def __aenter__(self) -> Self:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self.handle)
         self.runner = web.AppRunner(app, access_log=None)
