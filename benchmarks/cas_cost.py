@@ -91,11 +91,11 @@ async def measure(store: Store, runs: int) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {"set_many": [], "set_many_if": [], "get_many": [], "get_many_for_update": []}
     for run in range(runs + 1):  # the first run warms connections and scripts up
         values = {k: os.urandom(CHUNK_BYTES) for k in keys}
-        t_set, _ = await timed(lambda: store.set_many(values))
+        t_set, _ = await timed(lambda: store.set_many(values))  # noqa: B023 - awaited at once
         t_get, _ = await timed(lambda: store.get_many(keys))
         t_read, read = await timed(lambda: store.get_many_for_update(keys))
         new = {k: (os.urandom(CHUNK_BYTES), read[k].version) for k in keys}
-        t_cas, conflicts = await timed(lambda: store.set_many_if(new))
+        t_cas, conflicts = await timed(lambda: store.set_many_if(new))  # noqa: B023 - awaited at once
         assert not conflicts, f"{len(conflicts)} unexpected conflicts"
         if run:
             for name, t in (("set_many", t_set), ("set_many_if", t_cas), ("get_many", t_get),

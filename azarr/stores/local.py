@@ -13,8 +13,8 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from azarr.errors import InvalidKeyError
-from azarr.stores.ranges import Range, RangeRequest, resolve
 from azarr.stores.base import RetryPolicy, Store, Version, Versioned
+from azarr.stores.ranges import Range, RangeRequest, resolve
 
 # Small files: the thread hop costs more than the read, so batches are split into a
 # few groups per worker thread instead of one hop per key.

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
-from azarr.stores.ranges import RangeRequest, read_range
 from azarr.stores.base import RetryPolicy, Store, Version, Versioned
+from azarr.stores.ranges import RangeRequest, read_range
 
 
 class MemoryStore(Store):

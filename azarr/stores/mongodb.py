@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError, StoreError
-from azarr.stores.ranges import RangeRequest, read_range
 from azarr.stores._redact import redact
 from azarr.stores.base import PerLoop, RetryPolicy, Store, Version, Versioned
+from azarr.stores.ranges import RangeRequest, read_range
 
 try:
     from bson import Binary

@@ -15,9 +15,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 from azarr.errors import MissingDependencyError, StoreConfigError
-from azarr.stores.ranges import ByteRange, RangeRequest
 from azarr.stores._redact import redact
 from azarr.stores.base import PerLoop, RetryPolicy, Store, Version, Versioned
+from azarr.stores.ranges import ByteRange, RangeRequest
 
 try:
     import redis.asyncio as aioredis

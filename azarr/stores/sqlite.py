@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from azarr.errors import StoreConfigError
-from azarr.stores.ranges import ByteRange, RangeRequest
 from azarr.stores.base import RetryPolicy, Store, Version, Versioned
+from azarr.stores.ranges import ByteRange, RangeRequest
 
 T = TypeVar("T")
 
