@@ -75,14 +75,18 @@ def from_dask(
     chunks: Any = None,
     storage_options: Mapping[str, Any] | None = None,
     safe_rechunk: bool = False,
+    allow_misaligned: bool | None = None,
     compute: bool = True,
     **create_kwargs: Any,
 ) -> Array | Any:
     """Write a dask array to a new azarr array in parallel and return the azarr Array.
 
-    Stored chunks default to the dask array's first chunk along each axis. Every dask
-    chunk boundary must fall on a stored-chunk boundary so no two tasks write the same
-    chunk; otherwise :class:`ChunkAlignmentError` is raised, or with
+    Stored chunks default to the dask array's first chunk along each axis. Dask chunks
+    whose boundaries split stored chunks make two tasks write the same chunk: that is safe
+    only on a store that can compare-and-swap (every partial-chunk write is then a
+    conditional read-merge-write, so neither task's update is lost), and is allowed there
+    by default (``allow_misaligned=None``). Otherwise — a store without conditional writes,
+    or ``allow_misaligned=False`` — :class:`ChunkAlignmentError` is raised, or with
     ``safe_rechunk=True`` the dask array is rechunked to the stored chunks first. With
     ``compute=False`` the delayed store is returned instead.
     """
@@ -90,7 +94,9 @@ def from_dask(
     z = open_array(store, mode, shape=darr.shape, chunks=stored, dtype=darr.dtype, path=path,
                    storage_options=storage_options, **create_kwargs)
     problems = check_alignment(darr.chunks, z.chunks, z.shape)
-    if problems:
+    if allow_misaligned is None:
+        allow_misaligned = z.store.supports_conditional_writes
+    if problems and not allow_misaligned:
         if not safe_rechunk:
             raise ChunkAlignmentError(
                 f"dask chunks {darr.chunksize} do not align with stored chunks {z.chunks} of {z.name} in "

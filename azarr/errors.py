@@ -141,6 +141,10 @@ class VindexInvalidSelectionError(SelectionError):
     """A coordinate (vindex) or mask selection is malformed."""
 
 
+class TooLargeError(AzarrError, MemoryError):
+    """A selection's output or a chunk is too large to allocate; names the array and the size."""
+
+
 class ShapeMismatchError(AzarrError, ValueError):
     """A value's shape cannot be broadcast to the selection it is assigned to."""
 

@@ -51,6 +51,15 @@ class CountingStore(MemoryStore):
         self.calls.append(("set", 1))
         await super().set(key, value)
 
+    async def get_many_for_update(self, keys: Any) -> Any:
+        keys = list(keys)
+        self.calls.append(("get_many_for_update", len(keys)))
+        return await super().get_many_for_update(keys)
+
+    async def set_many_if(self, items: Any) -> set[str]:
+        self.calls.append(("set_many_if", len(items)))
+        return await super().set_many_if(items)
+
 
 async def test_read_is_one_get_many() -> None:
     store = CountingStore()
@@ -72,7 +81,8 @@ async def test_partial_write_reads_only_partial_chunks() -> None:
     a = await aio.open_array(store, "w", shape=(40,), chunks=(10,), dtype="f8", fill_value=-1)
     store.calls.clear()
     await a.setitem(slice(5, 35), 1.0)
-    assert store.calls == [("get_many", 2), ("set_many", 4)]
+    # whole chunks: one plain batch; the two edge chunks: one versioned read, one conditional write
+    assert store.calls == [("set_many", 2), ("get_many_for_update", 2), ("set_many_if", 2)]
     expected = np.full(40, -1.0)
     expected[5:35] = 1
     np.testing.assert_array_equal(await a.getitem(...), expected)
@@ -386,3 +396,30 @@ async def test_object_dtype_write_still_encodes_everything_first(monkeypatch: py
     with pytest.raises(AzarrError):
         await a.setitem(..., values)
     assert store._data == before
+
+
+async def test_unallocatable_selection_fails_at_once() -> None:
+    from azarr.errors import TooLargeError
+
+    huge = await aio.open_array(MemoryStore(), "w", shape=(2**64 - 1,), chunks=(1,), dtype="u1", zarr_format=3)
+    with pytest.raises(TooLargeError, match=r"array /.*bytes") as info:
+        await asyncio.wait_for(huge.getitem(...), 10)  # refused before a single chunk is planned
+    assert "18,446,744,073,709,551,615" in str(info.value)
+    np.testing.assert_array_equal(await huge.getitem(slice(2**64 - 3, None)), [0, 0])  # small parts still read
+    big_chunks = await aio.open_array(MemoryStore(), "w", shape=(2**62,), chunks=(2**62,), dtype="f8", zarr_format=3)
+    with pytest.raises(TooLargeError, match="chunk"):
+        await big_chunks.setitem(slice(0, 3), 1.0)  # the chunk to merge into cannot exist
+
+
+async def test_reads_and_writes_plan_in_bounded_waves(monkeypatch: pytest.MonkeyPatch) -> None:
+    import azarr.core.chunk_io as chunk_io
+
+    monkeypatch.setattr(chunk_io, "WAVE", 7)
+    store = CountingStore()
+    a = await aio.open_array(store, "w", shape=(50,), chunks=(2,), dtype="i4", zarr_format=3)
+    store.calls.clear()
+    await a.setitem(..., np.arange(50))
+    assert [n for op, n in store.calls if op == "set_many"] == [7, 7, 7, 4]  # 25 chunks, waves of 7
+    store.calls.clear()
+    np.testing.assert_array_equal(await a.getitem(...), np.arange(50))
+    assert [n for op, n in store.calls if op == "get_many"] == [7, 7, 7, 4]

@@ -78,7 +78,16 @@ def test_s3_read_write_1024_chunks(client: Client, s3_endpoint: str, s3_bucket: 
 def test_misaligned_chunks_rejected_or_rechunked(tmp_path: object) -> None:
     darr = da.from_array(np.arange(100.0), chunks=15)
     with pytest.raises(ChunkAlignmentError, match="axis 0"):
-        from_dask(darr, str(tmp_path) + "/a", chunks=(10,))
+        from_dask(darr, str(tmp_path) + "/a", chunks=(10,), allow_misaligned=False)
+    # a store that can compare-and-swap takes misaligned tasks: shared chunks are merged, not lost
+    z0 = from_dask(darr, str(tmp_path) + "/m", chunks=(10,))
+    np.testing.assert_array_equal(z0[...], np.arange(100.0))
+    # a store that cannot (this wrapper has no conditional writes) keeps refusing them
+    from azarr.stores import MemoryStore
+    from tests.counting import CountingStore
+
+    with pytest.raises(ChunkAlignmentError, match="axis 0"):
+        from_dask(darr, CountingStore(MemoryStore()), chunks=(10,))
     z = from_dask(darr, str(tmp_path) + "/b", chunks=(10,), safe_rechunk=True)
     np.testing.assert_array_equal(z[...], np.arange(100.0))
     z2 = from_dask(da.from_array(np.arange(100.0), chunks=20), str(tmp_path) + "/c", chunks=(10,))

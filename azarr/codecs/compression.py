@@ -59,6 +59,32 @@ def _zstd_decompressor() -> Any:
         return _ZSTD_LOCAL.decompressor
 
 
+def zstd_decode(data: Buffer, max_size: int | None) -> Buffer:
+    """Decompress one zstd frame, refusing to produce more than ``max_size`` bytes."""
+    import zstandard
+
+    buf = _readable(data)
+    try:
+        size = zstandard.frame_content_size(buf)
+    except zstandard.ZstdError as exc:
+        raise CodecError(f"zstd: not a zstd frame ({exc})") from None
+    if max_size is not None and size > max_size:
+        raise _too_big("zstd", size, max_size)
+    try:
+        if size >= 0:
+            return _zstd_decompressor().decompress(buf)
+        if max_size is not None:
+            # no size in the frame header: the bound is the output buffer's size
+            return _zstd_decompressor().decompress(buf, max_output_size=max_size)
+        return _zstd_decompressor().decompressobj().decompress(buf)
+    except zstandard.ZstdError as exc:
+        if size < 0 and max_size is not None:
+            raise CodecError(
+                f"zstd: chunk is corrupt or decodes to more than the {max_size} bytes a chunk can hold ({exc})"
+            ) from None
+        raise CodecError(f"zstd: {exc}") from None
+
+
 @register_codec
 class ZstdCodec(BytesBytesCodec):
     """Zstandard compression (zarr-python's ``ZstdCodec``; level 0 is zstd's default level)."""
@@ -86,31 +112,39 @@ class ZstdCodec(BytesBytesCodec):
 
     def decode(self, data: Buffer, spec: ChunkSpec, max_size: int | None = None) -> Buffer:
         """Decompress one frame, refusing to produce more than ``max_size`` bytes."""
-        import zstandard
-
-        buf = _readable(data)
-        try:
-            size = zstandard.frame_content_size(buf)
-        except zstandard.ZstdError as exc:
-            raise CodecError(f"zstd: not a zstd frame ({exc})") from None
-        if max_size is not None and size > max_size:
-            raise _too_big("zstd", size, max_size)
-        try:
-            if size >= 0:
-                return _zstd_decompressor().decompress(buf)
-            if max_size is not None:
-                # no size in the frame header: the bound is the output buffer's size
-                return _zstd_decompressor().decompress(buf, max_output_size=max_size)
-            return _zstd_decompressor().decompressobj().decompress(buf)
-        except zstandard.ZstdError as exc:
-            if size < 0 and max_size is not None:
-                raise CodecError(
-                    f"zstd: chunk is corrupt or decodes to more than the {max_size} bytes a chunk can hold ({exc})"
-                ) from None
-            raise CodecError(f"zstd: {exc}") from None
+        return zstd_decode(data, max_size)
 
 
 # --- gzip -------------------------------------------------------------------------------------
+
+
+def inflate(data: Buffer, max_size: int | None, codec: str = "gzip") -> Buffer:
+    """Decompress gzip members or a zlib stream, refusing to produce more than ``max_size`` bytes."""
+    buf = _readable(data)
+    if max_size is None:
+        try:
+            return zlib.decompress(buf, 47)  # 32 + 15: a gzip or zlib header
+        except zlib.error as exc:
+            raise CodecError(f"{codec}: {exc}") from None
+    parts: list[bytes] = []
+    produced = 0
+    rest: Any = buf
+    while True:
+        d = zlib.decompressobj(47)
+        try:
+            out = d.decompress(rest, max_size - produced + 1)
+        except zlib.error as exc:
+            raise CodecError(f"{codec}: {exc}") from None
+        produced += len(out)
+        if produced > max_size or d.unconsumed_tail:
+            raise CodecError(f"{codec}: chunk decodes to more than the {max_size} bytes a chunk can hold")
+        if not d.eof:
+            raise CodecError(f"{codec}: the compressed stream is truncated")
+        parts.append(out)
+        rest = d.unused_data
+        if not rest:  # a further member (concatenated gzip) is decoded in turn
+            break
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 @register_codec
@@ -131,31 +165,7 @@ class GzipCodec(BytesBytesCodec):
 
     def decode(self, data: Buffer, spec: ChunkSpec, max_size: int | None = None) -> Buffer:
         """Decompress every gzip member, refusing to produce more than ``max_size`` bytes."""
-        buf = _readable(data)
-        if max_size is None:
-            try:
-                return zlib.decompress(buf, 47)  # 32 + 15: a gzip or zlib header
-            except zlib.error as exc:
-                raise CodecError(f"gzip: {exc}") from None
-        parts: list[bytes] = []
-        produced = 0
-        rest: Any = buf
-        while True:
-            d = zlib.decompressobj(47)
-            try:
-                out = d.decompress(rest, max_size - produced + 1)
-            except zlib.error as exc:
-                raise CodecError(f"gzip: {exc}") from None
-            produced += len(out)
-            if produced > max_size or d.unconsumed_tail:
-                raise CodecError(f"gzip: chunk decodes to more than the {max_size} bytes a chunk can hold")
-            if not d.eof:
-                raise CodecError("gzip: the compressed stream is truncated")
-            parts.append(out)
-            rest = d.unused_data
-            if not rest:  # a further member (concatenated gzip) is decoded in turn
-                break
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        return inflate(data, max_size, "gzip")
 
 
 # --- blosc ------------------------------------------------------------------------------------
@@ -248,21 +258,92 @@ class BloscCodec(BytesBytesCodec):
 
     def decode(self, data: Buffer, spec: ChunkSpec, max_size: int | None = None) -> Buffer:
         """Decompress, after checking the header's sizes against the data and ``max_size``."""
-        buf = _readable(data)
-        if len(buf) < _BLOSC_HEADER:
-            raise CodecError(f"blosc: chunk of {len(buf)} bytes is shorter than a blosc header")
-        # the header states both sizes: checked before blosc reads past the data or allocates
-        nbytes, cbytes = _blosc_sizes(buf)
-        if cbytes != len(buf):
-            raise CodecError(f"blosc: header states {cbytes} compressed bytes, chunk holds {len(buf)}")
-        if max_size is not None and nbytes > max_size:
-            raise _too_big("blosc", nbytes, max_size)
-        if nbytes == 0:
-            return b""  # c-blosc reports an empty result as a failure
+        return blosc_decode(data, max_size)
+
+
+def blosc_decode(data: Buffer, max_size: int | None) -> Buffer:
+    """Decompress a blosc buffer, after checking its header's sizes against the data and ``max_size``."""
+    buf = _readable(data)
+    if len(buf) < _BLOSC_HEADER:
+        raise CodecError(f"blosc: chunk of {len(buf)} bytes is shorter than a blosc header")
+    # the header states both sizes: checked before blosc reads past the data or allocates
+    nbytes, cbytes = _blosc_sizes(buf)
+    if cbytes != len(buf):
+        raise CodecError(f"blosc: header states {cbytes} compressed bytes, chunk holds {len(buf)}")
+    if max_size is not None and nbytes > max_size:
+        raise _too_big("blosc", nbytes, max_size)
+    if nbytes == 0:
+        return b""  # c-blosc reports an empty result as a failure
+    try:
+        return _blosc().decompress(buf)
+    except RuntimeError as exc:
+        raise CodecError(f"blosc: {exc}") from None
+
+
+# --- the other numcodecs compressors Zarr v2 data uses -----------------------------------------
+
+
+def lz4_decode(codec: Any, data: Buffer, max_size: int) -> Buffer:
+    """numcodecs' LZ4 (a little-endian uint32 size, then an LZ4 block), size checked first."""
+    buf = _readable(data)
+    if len(buf) < 4:
+        raise CodecError(f"lz4: chunk of {len(buf)} bytes has no size header")
+    size = int.from_bytes(bytes(buf[:4]), "little")
+    if size > max_size:
+        raise _too_big("lz4", size, max_size)
+    return codec.decode(buf)
+
+
+def bz2_decode(codec: Any, data: Buffer, max_size: int) -> Buffer:
+    """bzip2 streams, decompressed with an output bound."""
+    import bz2
+
+    return _stream_decode("bz2", bz2.BZ2Decompressor, data, max_size)
+
+
+def lzma_decode(codec: Any, data: Buffer, max_size: int) -> Buffer:
+    """lzma/xz streams (numcodecs' format and filters), decompressed with an output bound."""
+    import lzma
+
+    fmt = getattr(codec, "format", lzma.FORMAT_AUTO)
+    filters = getattr(codec, "filters", None) if fmt == lzma.FORMAT_RAW else None
+    return _stream_decode("lzma", lambda: lzma.LZMADecompressor(format=fmt, filters=filters), data, max_size)
+
+
+def xz_decode(data: Buffer, max_size: int) -> Buffer:
+    """xz / lzma-alone streams (N5's ``xz``), decompressed with an output bound."""
+    import lzma
+
+    return _stream_decode("xz", lzma.LZMADecompressor, data, max_size)
+
+
+def _stream_decode(codec: str, make: Any, data: Buffer, max_size: int) -> Buffer:
+    parts: list[bytes] = []
+    produced = 0
+    rest: Any = bytes(_readable(data))
+    while rest:
+        d = make()
         try:
-            return _blosc().decompress(buf)
-        except RuntimeError as exc:
-            raise CodecError(f"blosc: {exc}") from None
+            out = d.decompress(rest, max_size - produced + 1)
+        except (OSError, EOFError, ValueError) as exc:
+            raise CodecError(f"{codec}: {exc}") from None
+        produced += len(out)
+        if produced > max_size or (not d.eof and d.needs_input is False):
+            raise CodecError(f"{codec}: chunk decodes to more than the {max_size} bytes a chunk can hold")
+        if not d.eof:
+            raise CodecError(f"{codec}: the compressed stream is truncated")
+        parts.append(out)
+        rest = d.unused_data
+    return b"".join(parts)
 
 
-__all__ = ["BloscCodec", "GzipCodec", "ZstdCodec"]
+#: numcodecs compressor ids -> a decoder that honours an output bound
+BOUNDED_NUMCODECS: dict[str, Any] = {
+    "zstd": lambda codec, data, max_size: zstd_decode(data, max_size),
+    "gzip": lambda codec, data, max_size: inflate(data, max_size, "gzip"),
+    "zlib": lambda codec, data, max_size: inflate(data, max_size, "zlib"),
+    "blosc": lambda codec, data, max_size: blosc_decode(data, max_size),
+    "lz4": lz4_decode,
+    "bz2": bz2_decode,
+    "lzma": lzma_decode,
+}

@@ -76,17 +76,27 @@ class Compression:
         assert self._codec is not None  # every other type returned above
         return bytes(self._codec.encode(data))
 
-    def decode(self, data: bytes) -> bytes:
-        """Decompress block data."""
+    def decode(self, data: bytes, max_size: int | None = None) -> bytes:
+        """Decompress block data, refusing to produce more than ``max_size`` bytes."""
+        from azarr.codecs import compression as comp
+
         kind = self.type
         if kind == "raw":
             return data
         if kind == "gzip":
-            return zlib.decompress(data, 47)  # 32 + 15: accept gzip or zlib headers
+            return bytes(comp.inflate(data, max_size, "gzip"))  # gzip or zlib headers
+        if max_size is not None and kind == "bzip2":
+            return bytes(comp.bz2_decode(None, data, max_size))
+        if max_size is not None and kind in ("xz", "lzma"):
+            return bytes(comp.xz_decode(data, max_size))
         if kind == "bzip2":
             return bz2.decompress(data)
         if kind in ("xz", "lzma"):
             return lzma.decompress(data)
+        if kind == "blosc":
+            return bytes(comp.blosc_decode(data, max_size))
+        if kind == "zstd":
+            return bytes(comp.zstd_decode(data, max_size))
         assert self._codec is not None  # every other type returned above
         return bytes(self._codec.decode(data))
 
@@ -122,7 +132,7 @@ def decode_block(
         offset += 4
     if any(e > c for e, c in zip(extent, chunks)):
         raise CodecError(f"N5 block size {list(sizes)} exceeds the dataset's blockSize")
-    data = compression.decode(raw[offset:])
+    data = compression.decode(raw[offset:], count * dtype.itemsize)
     be = dtype.newbyteorder(">")
     if len(data) < count * be.itemsize:
         raise CodecError(f"N5 block holds {len(data)} bytes, expected {count * be.itemsize}")

@@ -109,8 +109,22 @@ class NumcodecsBytesCodec(_Numcodec, BytesBytesCodec):
         return self.codec.encode(data)
 
     def decode(self, data: Buffer, spec: ChunkSpec, max_size: int | None = None) -> Buffer:
-        """Decompress ``data`` (numcodecs offers no output bound)."""
-        return self.codec.decode(data)
+        """Decompress ``data``, refusing to produce more than ``max_size`` bytes.
+
+        The compressors Zarr data uses (zstd, gzip, zlib, blosc, lz4, bz2, lzma) are decoded
+        with a bound, so a decompression bomb fails before it allocates; any other is checked
+        after decoding.
+        """
+        if max_size is not None:
+            from azarr.codecs.compression import BOUNDED_NUMCODECS
+
+            bounded = BOUNDED_NUMCODECS.get(self.codec_id)
+            if bounded is not None:
+                return bounded(self.codec, data, max_size)
+        out = self.codec.decode(data)
+        if max_size is not None and memoryview(out).nbytes > max_size:
+            raise CodecError(f"{self.name}: chunk decodes to more than the {max_size} bytes a chunk can hold")
+        return out
 
 
 class NumcodecsArrayCodec(_Numcodec, ArrayArrayCodec):

@@ -7,6 +7,7 @@ chunk is only the codec calls. Errors are left to the caller, which names the ch
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,22 @@ import numpy as np
 
 from azarr.codecs.abc import ArrayArrayCodec, ArrayBytesCodec, Buffer, BytesBytesCodec, ChunkSpec, Codec
 from azarr.errors import CodecError, MetadataError
+
+
+#: the most bytes a chunk whose serialised size varies (strings, bytes, objects) may decode
+#: to; set AZARR_MAX_DECODED_CHUNK_BYTES to change it
+VARIABLE_CHUNK_CEILING = int(os.environ.get("AZARR_MAX_DECODED_CHUNK_BYTES", 1 << 30))
+
+
+def decode_ceiling(spec: ChunkSpec) -> int:
+    """The most bytes a compressed chunk of ``spec`` may decode to when its size is not fixed.
+
+    Numeric data behind size-changing filters (v2 ``filters``, ``astype``) never needs more
+    than 8x its items' bytes; variable-length data gets :data:`VARIABLE_CHUNK_CEILING`.
+    """
+    if spec.dtype.kind == "O":
+        return VARIABLE_CHUNK_CEILING
+    return max(8 * spec.nbytes, 1 << 16)
 
 
 class CodecPipeline:
@@ -65,7 +82,7 @@ class CodecPipeline:
         bb_max: list[int | None] = []
         for i, bb_codec in enumerate(bb):
             bb[i] = bb_codec = bb_codec.evolve(current)
-            bb_max.append(size)
+            bb_max.append(size if size is not None else decode_ceiling(current))
             size = bb_codec.encoded_size(size)
         self.array_array: tuple[ArrayArrayCodec, ...] = tuple(aa)
         self.array_bytes: ArrayBytesCodec = ab

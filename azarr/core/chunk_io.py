@@ -12,8 +12,11 @@ written (``write_empty_chunks=False``), so nothing is stored for empty regions.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
-from collections.abc import Callable, Iterable
+import os
+import random
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -21,7 +24,7 @@ import numpy as np
 from azarr.codecs import CodecPipeline
 from azarr.core.cpu import INLINE_BYTES, codec_pool, run_cpu
 from azarr.core.hierarchy import doc_key
-from azarr.errors import CodecError
+from azarr.errors import CodecError, TooLargeError, WriteConflictError
 from azarr.stores.base import Store
 
 
@@ -241,6 +244,38 @@ async def _encode_while_sending(
 
 # --- the engine -----------------------------------------------------------------------------------
 
+#: chunks planned and fetched per wave: a selection over millions of chunks holds one wave's plan
+WAVE = 1 << 16
+#: rounds of read-merge-write a partial chunk gets against concurrent writers before giving up
+CAS_ATTEMPTS = 12
+
+
+def _memory_limit() -> int:
+    """Physical memory of this machine (no single array may need more)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not on Linux/macOS
+        return 1 << 62
+
+
+def allocate(
+    shape: tuple[int, ...], dtype: np.dtype, what: str, *, fill: Any = None, order: Any = "C"
+) -> np.ndarray:
+    """``np.empty`` (or ``np.full`` with ``fill``), or a :class:`TooLargeError` naming ``what``
+    and the size when it cannot fit in memory — checked before anything is allocated."""
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > _memory_limit():
+        raise TooLargeError(
+            f"{what}: {nbytes:,} bytes (shape {shape}, {dtype}) do not fit in this machine's memory; "
+            "read a smaller selection"
+        )
+    try:
+        if fill is None:
+            return np.empty(shape, dtype=dtype, order=order)
+        return np.full(shape, fill, dtype=dtype, order=order)
+    except (MemoryError, ValueError) as exc:
+        raise TooLargeError(f"{what}: cannot allocate {nbytes:,} bytes (shape {shape}, {dtype}): {exc}") from None
+
 
 class ChunkIO:
     """Reads and writes the chunks of one array (store + path + metadata + pipeline)."""
@@ -258,6 +293,7 @@ class ChunkIO:
         self.fill = fill_scalar(metadata)
         self._chunk_key = metadata.chunk_key
         self._prefix = path + "/" if path else ""
+        self.name = f"array /{path} in {store.name}"
 
     def key(self, coords: tuple[int, ...]) -> str:
         """The store key of chunk ``coords``."""
@@ -279,17 +315,34 @@ class ChunkIO:
     ) -> Any:
         """Read the selection.
 
-        ``extra_keys`` ride along in the same batched request (e.g. the array's metadata,
-        to check consolidated metadata for staleness); ``verify({key: value})`` sees them
-        before any chunk is decoded and may raise.
+        The output is allocated first (a selection that cannot fit fails at once), then the
+        touched chunks are planned, fetched and decoded in waves of :data:`WAVE` chunks.
+        ``extra_keys`` ride along in the first wave's batched request (e.g. the array's
+        metadata, to check consolidated metadata for staleness); ``verify({key: value})``
+        sees them before any chunk is decoded and may raise.
         """
-        projections = list(indexer)
+        out = allocate(tuple(indexer.buffer_shape), self.dtype, f"selection of {self.name}")
+        projections = iter(indexer)
+        extra = list(extra_keys)
+        while wave := list(itertools.islice(projections, WAVE)):
+            await self._read_wave(wave, out, extra, verify)
+            extra, verify = [], None
+        result = out.reshape(indexer.shape)
+        if result.ndim == 0:
+            return result[()]
+        return result
+
+    async def _read_wave(
+        self,
+        projections: list[Any],
+        out: np.ndarray,
+        extra: list[str],
+        verify: Callable[[dict[str, bytes]], None] | None,
+    ) -> None:
         pipeline = self.pipeline
         extent = self.extent
         fill = self.fill
-        out = np.empty(indexer.buffer_shape, dtype=self.dtype)
         keys = [self.key(p.chunk_coords) for p in projections]
-        extra = list(extra_keys) if keys else []
 
         def decode_into(items: list[Any]) -> None:
             for key, data, p in items:
@@ -298,17 +351,11 @@ class ChunkIO:
 
         # with something to verify first, nothing is decoded before it is verified
         early = None if verify is not None else _EarlyDecoder.for_read(decode_into, keys, projections, self.store)
-        extras: dict[str, bytes] = {}
         try:
-            found: dict[str, bytes] = {}
-            if keys:
-                stream = {"on_value": early.add} if early is not None else {}
-                found = await self.store.get_many(keys + extra, **stream)
-            for k in extra:
-                value = found.pop(k, None)
-                if value is not None:
-                    extras[k] = value
-            if verify is not None and keys:
+            stream = {"on_value": early.add} if early is not None else {}
+            found = await self.store.get_many(keys + extra, **stream)
+            extras = {k: v for k in extra if (v := found.pop(k, None)) is not None}
+            if verify is not None:
                 verify(extras)
             if early is not None:
                 await early.finish()
@@ -325,30 +372,37 @@ class ChunkIO:
             elif early is None or key in early.by_key:  # not decoded early
                 work.append((key, data, p))
                 nbytes += len(data)
-
         await run_cpu(work, decode_into, nbytes if does_codec_work(pipeline) else 0)
-        result = out.reshape(indexer.shape)
-        if result.ndim == 0:
-            return result[()]
-        return result
 
     # --- writing ---------------------------------------------------------------------------
 
     async def write(self, indexer: Any, values: np.ndarray) -> None:
-        """Write ``values`` (already shaped as ``indexer.buffer_shape``) into the selection."""
-        projections = list(indexer)
-        if not projections:
-            return
+        """Write ``values`` (already shaped as ``indexer.buffer_shape``) into the selection, in
+        waves of :data:`WAVE` chunks.
+
+        Chunks the selection covers whole are encoded and stored (no read). Chunks it covers
+        in part are read, merged and written back; where the store can compare-and-swap,
+        the write-back is conditional on the chunk being unchanged since the read, and a
+        chunk another writer changed meanwhile is merged again from its new bytes (so two
+        writers of disjoint regions that share a chunk both land), up to
+        :data:`CAS_ATTEMPTS` rounds, then :class:`~azarr.errors.WriteConflictError`.
+        """
+        projections = iter(indexer)
+        while wave := list(itertools.islice(projections, WAVE)):
+            await self._write_wave(wave, values)
+
+    def _builder(
+        self, values: np.ndarray, existing: Mapping[str, bytes | None]
+    ) -> Callable[[list[tuple[str, Any]]], tuple[dict[str, bytes], list[str]]]:
+        """A function building, merging and encoding chunks: items -> (to store, to delete)."""
         fill = self.fill
-        keys = [self.key(p.chunk_coords) for p in projections]
-        partial_keys = [k for k, p in zip(keys, projections) if not p.is_complete_chunk]
-        existing = await self.store.get_many(partial_keys) if partial_keys else {}
         skip_empty = not self.write_empty_chunks
         chunk_shape = self.chunk_shape
         dtype = self.dtype
         order = self.metadata.order
         pipeline = self.pipeline
         extent = self.extent
+        name = self.name
 
         def build(items: list[tuple[str, Any]]) -> tuple[dict[str, bytes], list[str]]:
             to_set: dict[str, bytes] = {}
@@ -358,9 +412,9 @@ class ChunkIO:
                 if old is not None:
                     chunk = np.array(decode_chunk(pipeline, old, extent(p.chunk_coords), key), copy=True)
                 elif p.is_complete_chunk and covers_whole(p.chunk_selection, chunk_shape):
-                    chunk = np.empty(chunk_shape, dtype=dtype, order=order)
+                    chunk = allocate(chunk_shape, dtype, f"chunk {key!r} of {name}", order=order)
                 else:
-                    chunk = np.full(chunk_shape, fill, dtype=dtype, order=order)
+                    chunk = allocate(chunk_shape, dtype, f"chunk {key!r} of {name}", fill=fill, order=order)
                 chunk[p.chunk_selection] = values[p.out_selection]
                 if skip_empty and is_fill(chunk, fill):
                     to_delete.append(key)
@@ -368,9 +422,27 @@ class ChunkIO:
                     to_set[key] = encode_chunk(pipeline, chunk, extent(p.chunk_coords), key)
             return to_set, to_delete
 
+        return build
+
+    async def _write_wave(self, projections: list[Any], values: np.ndarray) -> None:
+        store = self.store
+        keys = [self.key(p.chunk_coords) for p in projections]
         work = list(zip(keys, projections))
-        nbytes = len(projections) * math.prod(chunk_shape) * dtype.itemsize
-        if _streams_writes(pipeline, dtype, self.store, len(work), nbytes):
+        partial = [(k, p) for k, p in work if not p.is_complete_chunk]
+        if partial and store.supports_conditional_writes:
+            # whole chunks are plain writes; chunks shared with other writers are compare-and-swap
+            await self._write_plain([(k, p) for k, p in work if p.is_complete_chunk], values, {})
+            await self._write_conditional(partial, values)
+            return
+        existing = await store.get_many([k for k, _ in partial]) if partial else {}
+        await self._write_plain(work, values, existing)
+
+    async def _write_plain(self, work: list[tuple[str, Any]], values: np.ndarray, existing: Mapping[str, bytes]) -> None:
+        if not work:
+            return
+        build = self._builder(values, existing)
+        nbytes = len(work) * math.prod(self.chunk_shape) * self.dtype.itemsize
+        if _streams_writes(self.pipeline, self.dtype, self.store, len(work), nbytes):
             to_delete = await _encode_while_sending(work, build, self.store)
         else:
             # everything is encoded before anything is written: a codec failure stores nothing
@@ -388,6 +460,38 @@ class ChunkIO:
         if to_delete:
             await self.store.delete_many(to_delete)
 
+    async def _write_conditional(self, work: list[tuple[str, Any]], values: np.ndarray) -> None:
+        store = self.store
+        pending = dict(work)
+        for attempt in range(CAS_ATTEMPTS):
+            current = await store.get_many_for_update(list(pending))
+            build = self._builder(values, {k: v.data for k, v in current.items()})
+            items = list(pending.items())
+            to_set: dict[str, bytes] = {}
+            to_delete: list[str] = []
+
+            def build_into(batch: list[tuple[str, Any]], to_set: dict[str, bytes] = to_set,
+                           to_delete: list[str] = to_delete, build: Any = build) -> None:
+                done, dropped = build(batch)
+                to_set.update(done)
+                to_delete.extend(dropped)
+
+            await run_cpu(items, build_into, len(items) * math.prod(self.chunk_shape) * self.dtype.itemsize)
+            writes: dict[str, tuple[bytes | None, Any]] = {k: (v, current[k].version) for k, v in to_set.items()}
+            writes.update({k: (None, current[k].version) for k in to_delete if current[k].exists})
+            conflicts = await store.set_many_if(writes) if writes else set()
+            if not conflicts:
+                return
+            pending = {k: pending[k] for k in conflicts}
+            await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))  # let the other writer finish
+        key = next(iter(pending))
+        raise WriteConflictError(
+            f"{store.name}: chunk {key!r} of {self.name} kept changing under {CAS_ATTEMPTS} rounds of "
+            f"read-merge-write by other writers ({len(pending)} chunk(s) not written)",
+            store=store.name,
+            key=key,
+        )
+
 
 def chunk_keys(path: str, metadata: Any, coords: Iterable[tuple[int, ...]]) -> list[str]:
     """Store keys of the chunks at ``coords`` of the array at ``path``."""
@@ -395,7 +499,10 @@ def chunk_keys(path: str, metadata: Any, coords: Iterable[tuple[int, ...]]) -> l
 
 
 __all__ = [
+    "CAS_ATTEMPTS",
     "STREAM_MIN",
+    "WAVE",
+    "allocate",
     "ChunkIO",
     "chunk_keys",
     "covers_whole",

@@ -67,27 +67,57 @@ def _extent(c: int, chunk: int, size: int) -> int:
     return min(chunk, size - c * chunk)
 
 
-def _slice_dim(start: int, stop: int, step: int, size: int, chunk: int) -> list[tuple[int, Any, Any, bool]]:
-    """(chunk index, chunk slice, output slice, covers whole in-bounds chunk) per touched chunk."""
-    out: list[tuple[int, Any, Any, bool]] = []
-    if stop <= start:
-        return out
-    n = -(-(stop - start) // step)
-    last = start + (n - 1) * step
-    for c in range(start // chunk, last // chunk + 1):
-        c0 = c * chunk
-        c1 = min(c0 + chunk, size)
-        # first selected index >= c0
-        first = start if start >= c0 else start + (-(-(c0 - start) // step)) * step
-        if first >= c1 or first > last:
-            continue
-        stop_here = min(c1, last + 1)
-        k0 = (first - start) // step
-        k1 = (stop_here - 1 - start) // step + 1
-        csl = slice(first - c0, stop_here - c0, step)
-        complete = step == 1 and first == c0 and stop_here == c1
-        out.append((c, csl, slice(k0, k1), complete))
-    return out
+class _SliceDim:
+    """The chunks a slice touches along one axis: (chunk index, chunk slice, output slice,
+    covers the whole in-bounds chunk) per chunk, computed lazily, so a selection over a huge
+    axis costs no memory until its chunks are visited."""
+
+    __slots__ = ("_n", "chunk", "size", "start", "step", "stop")
+
+    def __init__(self, start: int, stop: int, step: int, size: int, chunk: int) -> None:
+        self.start, self.stop, self.step, self.size, self.chunk = start, stop, step, size, chunk
+        if stop <= start:
+            self._n = 0
+        else:
+            n = -(-(stop - start) // step)
+            last = start + (n - 1) * step
+            # every chunk in range holds a selected index when step <= chunk; else each index its own chunk
+            self._n = last // chunk - start // chunk + 1 if step <= chunk else n
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def count(self) -> int:
+        """Number of chunks touched (also beyond ``sys.maxsize``, where ``len`` cannot answer)."""
+        return self._n
+
+    def __iter__(self) -> Iterator[tuple[int, Any, Any, bool]]:
+        start, stop, step, size, chunk = self.start, self.stop, self.step, self.size, self.chunk
+        if stop <= start:
+            return
+        n = -(-(stop - start) // step)
+        last = start + (n - 1) * step
+        c = start // chunk
+        while c <= last // chunk:
+            c0 = c * chunk
+            c1 = min(c0 + chunk, size)
+            # first selected index >= c0
+            first = start if start >= c0 else start + (-(-(c0 - start) // step)) * step
+            if first >= c1 or first > last:
+                c = first // chunk if first > c0 else c + 1  # jump over chunks the step skips
+                continue
+            stop_here = min(c1, last + 1)
+            k0 = (first - start) // step
+            k1 = (stop_here - 1 - start) // step + 1
+            complete = step == 1 and first == c0 and stop_here == c1
+            yield (c, slice(first - c0, stop_here - c0, step), slice(k0, k1), complete)
+            c += 1
+
+
+def _slice_dim(start: int, stop: int, step: int, size: int, chunk: int) -> _SliceDim:
+    """The per-chunk pieces of a slice along one axis (a lazy sequence)."""
+    return _SliceDim(start, stop, step, size, chunk)
 
 
 def _int_dim(i: int, size: int, chunk: int) -> list[tuple[int, Any, Any, bool]]:
@@ -164,7 +194,7 @@ def _expand(selection: Any, ndim: int) -> tuple[Any, ...]:
 class _ProductIndexer:
     """Basic and orthogonal selections: the outer product of per-axis pieces."""
 
-    def __init__(self, dims: list[list[tuple[int, Any, Any, bool]]], shape: tuple[int, ...],
+    def __init__(self, dims: list[Any], shape: tuple[int, ...],
                  buffer_shape: tuple[int, ...], kinds: list[str]) -> None:
         self.shape = shape
         self.buffer_shape = buffer_shape
@@ -180,7 +210,7 @@ class _ProductIndexer:
             return
         kinds = self._kinds
         out_axes = [i for i, k in enumerate(kinds) if k != "int"]
-        for combo in itertools.product(*dims):
+        for combo in _product(dims):
             coords = tuple(c[0] for c in combo)
             chunk_sel = tuple(c[1] for c in combo)
             out_sel = tuple(combo[i][2] for i in out_axes)
@@ -191,7 +221,34 @@ class _ProductIndexer:
             yield ChunkProjection(coords, chunk_sel, out_sel, complete)
 
     def __len__(self) -> int:
-        return math.prod(len(d) for d in self._dims)
+        return self.nchunks
+
+    @property
+    def nchunks(self) -> int:
+        """Number of chunks the selection touches."""
+        return math.prod(_count(d) for d in self._dims)
+
+
+# Below this many pieces per axis, itertools.product (which holds every axis's pieces) is fine.
+_EAGER_AXIS = 1 << 20
+
+
+def _count(dim: Any) -> int:
+    return dim.count if isinstance(dim, _SliceDim) else len(dim)
+
+
+def _product(dims: list[Any]) -> Iterator[tuple[Any, ...]]:
+    """The outer product of per-axis pieces, in C order, without holding a huge axis in memory."""
+    if all(_count(d) <= _EAGER_AXIS for d in dims):
+        yield from itertools.product(*dims)
+        return
+    if len(dims) == 1:
+        for piece in dims[0]:
+            yield (piece,)
+        return
+    for piece in dims[0]:
+        for rest in _product(dims[1:]):
+            yield (piece, *rest)
 
 
 def _to_array(s: Any) -> np.ndarray:
@@ -203,7 +260,7 @@ def _to_array(s: Any) -> np.ndarray:
 def basic_indexer(selection: Any, shape: tuple[int, ...], chunks: tuple[int, ...]) -> _ProductIndexer:
     """Indexer for ints (negative too), slices with positive steps and Ellipsis."""
     sel = _expand(selection, len(shape))
-    dims: list[list[tuple[int, Any, Any, bool]]] = []
+    dims: list[Any] = []
     out_shape: list[int] = []
     kinds: list[str] = []
     for axis, (s, size, chunk) in enumerate(zip(sel, shape, chunks)):
@@ -227,7 +284,7 @@ def orthogonal_indexer(selection: Any, shape: tuple[int, ...], chunks: tuple[int
     """Indexer for outer-product selections: per axis an int, slice, int array or bool array."""
     sel = _expand(selection, len(shape))
     has_array = any(_is_array_like(s) for s in sel)
-    dims: list[list[tuple[int, Any, Any, bool]]] = []
+    dims: list[Any] = []
     out_shape: list[int] = []
     buf_shape: list[int] = []
     kinds: list[str] = []

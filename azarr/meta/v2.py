@@ -145,7 +145,11 @@ def decode_fill_value(value: Any, dtype: np.dtype, key: str = ZARRAY) -> Any:
             return np.array(str(value), dtype=dtype)[()]
         if kind == "V":
             raw = base64.standard_b64decode(value)
-            return np.frombuffer(raw, dtype=dtype)[0] if len(raw) == dtype.itemsize else np.zeros((), dtype)[()]
+            if len(raw) != dtype.itemsize:
+                raise MetadataError(
+                    f"{key}: fill_value {value!r} holds {len(raw)} bytes, dtype {dtype} needs {dtype.itemsize}"
+                )
+            return np.frombuffer(raw, dtype=dtype)[0]
         if kind == "O":
             return value
     except MetadataError:
