@@ -143,22 +143,22 @@ def error_from(status: int, body: bytes) -> S3HTTPError:
 
 
 class ObjectClient:
-    """Object-level S3 requests over keep-alive connections (bound to one event loop)."""
+    """Object-level S3 requests over keep-alive connections (bound to one event loop).
 
-    def __init__(self, endpoint: str, bucket: str, region: str, concurrency: int, timeout: float, path_style: bool) -> None:
-        self.bucket = bucket
-        self.path_style = path_style
-        base = URL(endpoint)
-        if path_style:
-            self.host = base.raw_authority
-            self.base_path = base.raw_path.rstrip("/") + "/" + quote(bucket, safe="")
-        else:
-            self.host = f"{bucket}.{base.raw_authority}"
-            self.base_path = base.raw_path.rstrip("/")
-        self.origin = f"{base.scheme}://{self.host}"
+    ``origin`` and ``base_path`` are where botocore's endpoint rules put the bucket
+    (``https://bucket.s3.region.amazonaws.com`` + ``""``, or ``http://host:port`` +
+    ``"/bucket"``); ``http`` carries the TLS context, proxy and body limit.
+    """
+
+    def __init__(
+        self, origin: str, base_path: str, region: str, concurrency: int, timeout: float, **http: Any
+    ) -> None:
+        self.host = URL(origin).raw_authority
+        self.base_path = base_path
+        self.origin = origin
         self.signer = SigV4Signer(region)
         self.timeout = timeout
-        self.http = HTTPClient(self.origin, max_idle=concurrency, connect_timeout=min(timeout, 10))
+        self.http = HTTPClient(origin, max_idle=concurrency, connect_timeout=min(timeout, 10), **http)
 
     def _uri(self, key: str) -> str:
         return self.base_path + "/" + quote(key, safe="/~")

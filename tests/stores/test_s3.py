@@ -186,15 +186,17 @@ async def test_follows_bucket_region_redirect() -> None:
         await server.wait_closed()
 
 
-def test_proxy_environment_routes_through_aiobotocore(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_proxies_the_lean_client_cannot_speak_route_through_aiobotocore(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-    assert S3Store("bkt")._fast is False  # the lean client does not speak to proxies
-    monkeypatch.setenv("NO_PROXY", "s3.amazonaws.com")
-    assert S3Store("bkt")._fast is True
-    assert S3Store("bkt", config_kwargs={"proxies": {"https": "http://p:1"}})._fast is False
+    assert S3Store("bkt")._fast is True  # a plain http:// proxy: the lean client tunnels through it
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://proxy.example:1080")
+    assert S3Store("bkt")._fast is False  # SOCKS: aiobotocore's business
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert S3Store("bkt", config_kwargs={"proxies": {"https": "https://p:1"}})._fast is False
     assert S3Store("bkt", fast_path=False)._fast is False
+    assert S3Store("data--usw2-az1--x-s3")._fast is False  # S3 Express: session auth
 
 
 async def test_large_object_replaced_mid_read_is_reread(s3_endpoint: str, s3_bucket: str) -> None:
@@ -206,7 +208,7 @@ async def test_large_object_replaced_mid_read_is_reread(s3_endpoint: str, s3_buc
     store = S3Store(s3_bucket, "big", endpoint_url=s3_endpoint, **S3_CREDENTIALS, part_size=1000,
                     retry=RetryPolicy(attempts=3, base_delay=0.01))
     try:
-        client: ObjectClient = store._object_client()
+        client: ObjectClient = await store._object_client()
         plain = client.request_full
         replaced = False
 
