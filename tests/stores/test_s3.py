@@ -60,8 +60,9 @@ def _child_read(blob: bytes, q: multiprocessing.Queue) -> None:
     q.put(arr[...].tolist())
 
 
-def test_end_to_end_url_and_other_process(s3_endpoint: str, s3_bucket: str) -> None:
-    opts = {"endpoint_url": s3_endpoint, **S3_CREDENTIALS}
+@pytest.mark.parametrize("fast_path", [True, False], ids=["lean", "aiobotocore"])
+def test_end_to_end_url_and_other_process(s3_endpoint: str, s3_bucket: str, fast_path: bool) -> None:
+    opts = {"endpoint_url": s3_endpoint, **S3_CREDENTIALS, "fast_path": fast_path}
     url = f"s3://{s3_bucket}/data/demo.zarr"
     z = azarr.open_array(url, mode="w", shape=(256, 256), chunks=(32, 32), dtype="f4", storage_options=opts)
     data = np.random.default_rng(3).standard_normal((256, 256)).astype("f4")
@@ -297,3 +298,28 @@ async def test_ranged_reads_through_aiobotocore(s3_endpoint: str, s3_bucket: str
         assert got == {("r", rng): want for rng, want in cases.items()} | {("empty", rng): b"" for rng in cases}
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["lean", "aiobotocore"])
+def test_wrong_secret_is_an_authentication_error_not_a_missing_chunk(
+    s3_endpoint: str, s3_bucket: str, fast_path: bool
+) -> None:
+    from azarr.errors import AuthenticationError
+
+    good = {"endpoint_url": s3_endpoint, **S3_CREDENTIALS}
+    url = f"s3://{s3_bucket}/auth.zarr"
+    z = azarr.open_array(url, mode="w", shape=(8,), chunks=(4,), dtype="i4", fill_value=-1, storage_options=good)
+    z[...] = np.arange(8)
+    wrong = {**good, "secret": "not-the-secret", "fast_path": fast_path, "retry": RetryPolicy(attempts=1)}
+    with pytest.raises(AuthenticationError) as info:
+        azarr.open_array(url, mode="r", storage_options=wrong)
+    assert s3_bucket in str(info.value) and "not-the-secret" not in str(info.value)
+    # a chunk read through refused credentials raises; it never reads as the fill value
+    arr = azarr.open_array(url, mode="r", storage_options=good)
+    refused = arr._async.store = S3Store(s3_bucket, "auth.zarr", **wrong)
+    with pytest.raises(AuthenticationError, match="SignatureDoesNotMatch|403"):
+        arr[...]
+    azarr.sync.run(refused.close())
+    unknown = {**wrong, "key": "AKIAUNKNOWNKEY000000"}
+    with pytest.raises(AuthenticationError, match="InvalidAccessKeyId|403"):
+        azarr.open_array(url, mode="r", storage_options=unknown)
