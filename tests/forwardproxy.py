@@ -113,6 +113,7 @@ class ForwardProxy:
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
         self._loop = loop
         loop.run_until_complete(self._start())
         self._ready.set()

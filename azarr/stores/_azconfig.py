@@ -58,7 +58,7 @@ def resolve(
         connection_string = _env("AZURE_STORAGE_CONNECTION_STRING")
     if connection_string:
         return AzureSettings(connection_string, account_name, account_url, None, None, credential, False)
-    account_name = account_name or (None if account_url else _env("AZURE_STORAGE_ACCOUNT_NAME"))
+    account_name = account_name or _env("AZURE_STORAGE_ACCOUNT_NAME")  # also names the account of an account_url
     if not (account_name or account_url):
         raise StoreConfigError(
             f"{store}: no Azure account: pass connection_string, account_name or account_url, or set "

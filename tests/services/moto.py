@@ -11,6 +11,7 @@ everything, and checks that an unknown key is refused before any test runs.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import urllib.request
 import uuid
@@ -21,6 +22,9 @@ from typing import Any
 import pytest
 
 from tests.services.common import free_port, start, stop, wait_until
+
+# botocore's credential chain ends at the EC2 instance metadata service: never probe it from tests.
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
 # Filled in by the s3_endpoint fixture with the IAM access key it creates (tests import this dict).
 S3_CREDENTIALS: dict[str, str] = {"key": "", "secret": "", "region": "us-east-1"}
