@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Self
 from urllib.parse import urlsplit
 
 
@@ -127,7 +128,7 @@ class ForwardProxy:
         loop.run_until_complete(self._server.wait_closed())
         loop.close()
 
-    def __enter__(self) -> ForwardProxy:
+    def __enter__(self) -> Self:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         if not self._ready.wait(10):

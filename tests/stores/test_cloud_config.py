@@ -22,7 +22,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -113,7 +113,7 @@ class LocalApp:
         self._loop.run_until_complete(self._runner.cleanup())
         self._loop.close()
 
-    def __enter__(self) -> LocalApp:
+    def __enter__(self) -> Self:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         assert self._ready.wait(10)
@@ -166,7 +166,7 @@ class TLSRelay:
         server.close()
         self._loop.close()
 
-    def __enter__(self) -> TLSRelay:
+    def __enter__(self) -> Self:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         assert self._ready.wait(10)
