@@ -197,6 +197,8 @@ class S3Store(Store):
             options.setdefault("endpoint_url", client_kwargs["endpoint_url"])
         if "region_name" in client_kwargs:
             options.setdefault("region", client_kwargs["region_name"])
+        if isinstance(client_kwargs.get("verify"), str):  # s3fs's way to name a CA bundle
+            options.setdefault("ca_bundle", client_kwargs["verify"])
         if "region_name" in options:
             options.setdefault("region", options.pop("region_name"))
         if "aws_access_key_id" in options:

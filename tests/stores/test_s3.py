@@ -323,3 +323,19 @@ def test_wrong_secret_is_an_authentication_error_not_a_missing_chunk(
     unknown = {**wrong, "key": "AKIAUNKNOWNKEY000000"}
     with pytest.raises(AuthenticationError, match="InvalidAccessKeyId|403"):
         azarr.open_array(url, mode="r", storage_options=unknown)
+
+
+def test_tls_options_plumbing() -> None:
+    import ssl
+
+    from azarr.errors import StoreConfigError
+    from azarr.stores import AzureBlobStore, GCSStore
+
+    s = from_url("s3://b/p", client_kwargs={"verify": "/etc/ssl/ca.pem", "endpoint_url": "https://s3.local"})
+    assert isinstance(s, S3Store) and s.ca_bundle == "/etc/ssl/ca.pem"
+    assert pickle.loads(pickle.dumps(s)).ca_bundle == "/etc/ssl/ca.pem"  # a bundle path travels to workers
+    ctx = ssl.create_default_context()
+    for store in (S3Store("b", ssl_context=ctx), GCSStore("b", ssl_context=ctx, token="anon"),
+                  AzureBlobStore("c", account_name="acct", ssl_context=ctx)):
+        with pytest.raises(StoreConfigError, match="ssl_context, which cannot be pickled; pass ca_bundle"):
+            pickle.dumps(store)
