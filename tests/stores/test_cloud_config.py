@@ -42,7 +42,7 @@ BASE_ENV = {
     "AWS_EC2_METADATA_DISABLED": "true",
 }
 
-# argv: url, JSON storage options; writes and reads back a 4-element array, prints it.
+# argv: url, JSON storage options; writes and reads back a 4-element array (Zarr v3: zarr.json, c/0, c/1), prints it.
 WRITE_READ = """
 import json, sys
 import numpy as np
@@ -233,7 +233,7 @@ def test_s3_endpoint_from_the_environment(tmp_path: Path, s3_endpoint: str, s3_b
         env = {"AWS_PROFILE": "azarr", **_write_files(tmp_path, config, keys)}
     url = f"s3://{s3_bucket}/env.zarr"
     assert run_clean(tmp_path, url, env) == OK
-    assert _stored(s3_endpoint, s3_bucket, "env.zarr/.zarray")
+    assert _stored(s3_endpoint, s3_bucket, "env.zarr/zarr.json")
 
 
 @pytest.mark.parametrize("env, host", [
@@ -269,7 +269,7 @@ def test_s3_ca_bundle_from_the_environment(tmp_path: Path, s3_endpoint: str, s3_
         # the SDK path trusts the same bundle
         assert run_clean(tmp_path, f"s3://{s3_bucket}/tls2.zarr", {**env, "AWS_CA_BUNDLE": ca_pem},
                          {"fast_path": False}) == OK
-    assert _stored(s3_endpoint, s3_bucket, "tls.zarr/0") and _stored(s3_endpoint, s3_bucket, "tls2.zarr/0")
+    assert _stored(s3_endpoint, s3_bucket, "tls.zarr/c/0") and _stored(s3_endpoint, s3_bucket, "tls2.zarr/c/0")
 
 
 def test_s3_credential_process_is_refreshed_on_the_lean_path(tmp_path: Path, s3_endpoint: str,
@@ -290,7 +290,7 @@ def test_s3_credential_process_is_refreshed_on_the_lean_path(tmp_path: Path, s3_
            **_write_files(tmp_path, f"[profile azarr]\ncredential_process = {sys.executable} {script}\n")}
     assert run_clean(tmp_path, f"s3://{s3_bucket}/proc.zarr", env) == OK
     assert len(calls.read_text()) >= 3  # fetched, then refreshed while requests went out
-    assert _stored(s3_endpoint, s3_bucket, "proc.zarr/1")
+    assert _stored(s3_endpoint, s3_bucket, "proc.zarr/c/1")
 
 
 def _role(endpoint: str) -> str:
@@ -314,7 +314,7 @@ def test_s3_assume_role_profile(tmp_path: Path, s3_endpoint: str, s3_bucket: str
     env = {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_PROFILE": "azarr", "AWS_DEFAULT_REGION": "us-east-1",
            **_write_files(tmp_path, config, creds)}
     assert run_clean(tmp_path, f"s3://{s3_bucket}/role.zarr", env) == OK  # signed with STS session credentials
-    assert _stored(s3_endpoint, s3_bucket, "role.zarr/0")
+    assert _stored(s3_endpoint, s3_bucket, "role.zarr/c/0")
 
 
 @pytest.fixture
@@ -337,7 +337,7 @@ def test_s3_container_credentials(tmp_path: Path, s3_endpoint: str, s3_bucket: s
         env = {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_CONTAINER_CREDENTIALS_FULL_URI": f"{app.url}/creds"}
         assert run_clean(tmp_path, f"s3://{s3_bucket}/ecs.zarr", env) == OK
     assert app.hits["/creds"] >= 1
-    assert _stored(s3_endpoint, s3_bucket, "ecs.zarr/0")
+    assert _stored(s3_endpoint, s3_bucket, "ecs.zarr/c/0")
 
 
 def test_s3_instance_metadata_credentials(tmp_path: Path, s3_endpoint: str, s3_bucket: str,
@@ -355,7 +355,7 @@ def test_s3_instance_metadata_credentials(tmp_path: Path, s3_endpoint: str, s3_b
                "AWS_EC2_METADATA_SERVICE_ENDPOINT": app.url + "/"}
         assert run_clean(tmp_path, f"s3://{s3_bucket}/imds.zarr", env) == OK
     assert app.hits["/latest/meta-data/iam/security-credentials/azarr-role"] >= 1
-    assert _stored(s3_endpoint, s3_bucket, "imds.zarr/0")
+    assert _stored(s3_endpoint, s3_bucket, "imds.zarr/c/0")
 
 
 def test_s3_refused_environment_credentials(tmp_path: Path, s3_endpoint: str, s3_bucket: str) -> None:
@@ -373,7 +373,7 @@ def test_gcs_storage_emulator_host(tmp_path: Path, gcs_endpoint: str, gcs_bucket
 
     host = gcs_endpoint.removeprefix("http://")  # host:port without a scheme means http, as in gcsfs
     assert run_clean(tmp_path, f"gs://{gcs_bucket}/emu.zarr", {"STORAGE_EMULATOR_HOST": host}) == OK
-    with urllib.request.urlopen(f"{gcs_endpoint}/storage/v1/b/{gcs_bucket}/o/emu.zarr%2F0?alt=media") as r:
+    with urllib.request.urlopen(f"{gcs_endpoint}/storage/v1/b/{gcs_bucket}/o/emu.zarr%2Fc%2F0?alt=media") as r:
         assert r.status == 200
 
 
