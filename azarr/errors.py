@@ -59,6 +59,11 @@ class WriteConflictError(StoreError):
     """
 
 
+class AuthenticationError(StoreError, PermissionError):
+    """The backend refused the store's credentials or denied access (HTTP 401/403, a wrong
+    secret, an expired token). Never read as a missing key; names the store."""
+
+
 class ReadOnlyError(StoreError, PermissionError):
     """A write or delete was attempted on a store or node opened read-only."""
 

@@ -5,6 +5,8 @@ own process behind benchmarks/latency_proxy.py. For each store azarr writes and 
 W1 array (1024 chunks) and the table shows the median wall time and the client's CPU per
 chunk request, for the lean request path and for the SDK path (``fast_path=False``).
 With ``--latency 0`` the wall time shows which emulator is the bottleneck (Azurite is).
+Above the table: the client CPU the lean client spends sending a request and parsing one
+typical 16 KiB S3 GET answer (llhttp, strict), to set against the CPU per request below.
 
     .venv/bin/python benchmarks/cloud_stores.py [--latency 0.1] [--runs 3]
 """
@@ -62,6 +64,41 @@ def proxied(argv: list[str], port: int, delay: float, ready_path: str) -> Iterat
             proc.terminate()
         for proc in procs:
             proc.wait(10)
+
+
+def parse_cost(n: int = 20000) -> float:
+    """Median client CPU (seconds) to send one request and parse one 16 KiB S3 GET answer on a
+    lean-client connection (a transport that discards writes; no network)."""
+    from azarr.stores import _http1
+
+    body = bytes(range(256)) * 64
+    answer = (b"HTTP/1.1 200 OK\r\nx-amz-id-2: Sm9obiBEb2U=/abcdefghijklmnopqrstuvwxyz0123456789=\r\n"
+              b"x-amz-request-id: 4442587FB7D0A2F9\r\nDate: Mon, 30 Nov 2026 19:00:00 GMT\r\n"
+              b"ETag: \"fba9dede5f27731c9771645a39863328\"\r\nAccept-Ranges: bytes\r\n"
+              b"Content-Type: binary/octet-stream\r\nServer: AmazonS3\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
+
+    class Discard(asyncio.Transport):
+        def write(self, data: Any) -> None:
+            pass
+
+        def writelines(self, data: Any) -> None:
+            pass
+
+    async def timed() -> float:
+        conn = _http1._Connection(_http1.DEFAULT_MAX_BODY)
+        conn.connection_made(Discard())
+        request = b"GET /bench/k HTTP/1.1\r\nHost: h\r\n\r\n"
+        samples = []
+        for _ in range(5):
+            c0 = time.process_time()
+            for _ in range(n):
+                answered = conn.send(request, None, False)
+                conn.data_received(answer)
+                answered.result()
+            samples.append((time.process_time() - c0) / n)
+        return statistics.median(samples)
+
+    return asyncio.run(timed())
 
 
 def run_w1(make_store: Callable[[], Store], runs: int) -> dict[str, tuple[float, float]]:
@@ -140,6 +177,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    print(f"lean client: send + parse one 16 KiB S3 GET answer (llhttp): {parse_cost() * 1e6:.1f} us of CPU")
     print(f"W1 (1024 chunks) on each cloud store via a {args.latency * 1000:.0f} ms latency proxy; median of {args.runs}")
     print(f"{'store path':<16}{'write s':>9}{'read s':>9}{'write CPU/req':>15}{'read CPU/req':>14}")
     for rows in (s3_rows, gcs_rows, azure_rows):

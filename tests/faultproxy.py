@@ -17,7 +17,9 @@ from collections import Counter
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
-_HOP = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
+_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive"}
+# Host is forwarded unchanged: it is part of what a SigV4 signature covers, and the
+# emulator behind checks signatures.
 
 SLOWDOWN = (
     b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
@@ -88,7 +90,7 @@ class FaultProxy:
             request.method, self.upstream + request.path_qs, headers=headers, data=body, allow_redirects=False
         ) as resp:
             data = await resp.read()
-            out_headers = {k: v for k, v in resp.headers.items() if k.lower() not in _HOP}
+            out_headers = {k: v for k, v in resp.headers.items() if k.lower() not in _HOP | {"host"}}
             return web.Response(status=resp.status, body=data, headers=out_headers)
 
     async def _start(self) -> str:

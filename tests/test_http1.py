@@ -7,26 +7,29 @@ keep-alive reuse and failure handling are checked on the wire, not through a moc
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from azarr.stores._http1 import HTTPClient, HTTPProtocolError
+from azarr.stores._http1 import HTTPClient, HTTPProtocolError, InvalidRequestError
 
 
 class ScriptedServer:
     """A TCP server that reads one request head (and body) at a time and runs ``answer``."""
 
-    def __init__(self, answer: Callable[[bytes, bytes, asyncio.StreamWriter, int], object]) -> None:
+    def __init__(self, answer: Callable[[bytes, bytes, asyncio.StreamWriter, int], object],
+                 tls: ssl.SSLContext | None = None) -> None:
         self.answer = answer
+        self.tls = tls
         self.requests: list[bytes] = []
         self.connections = 0
         self.server: asyncio.base_events.Server | None = None
 
     async def start(self) -> str:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
         port = self.server.sockets[0].getsockname()[1]
-        self.origin = f"http://127.0.0.1:{port}"
+        self.origin = f"{'https' if self.tls else 'http'}://127.0.0.1:{port}"
         return self.origin
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -63,10 +66,13 @@ async def serve() -> AsyncIterator[Callable[..., object]]:
     servers: list[ScriptedServer] = []
     clients: list[HTTPClient] = []
 
-    async def start(answer: Callable[[bytes, bytes, asyncio.StreamWriter, int], object]) -> tuple[ScriptedServer, HTTPClient]:
-        server = ScriptedServer(answer)
+    async def start(
+        answer: Callable[[bytes, bytes, asyncio.StreamWriter, int], object], tls: ssl.SSLContext | None = None,
+        **options: object,
+    ) -> tuple[ScriptedServer, HTTPClient]:
+        server = ScriptedServer(answer, tls)
         servers.append(server)
-        clients.append(HTTPClient(await server.start()))
+        clients.append(HTTPClient(await server.start(), **options))  # type: ignore[arg-type]
         return server, clients[-1]
 
     yield start
@@ -171,7 +177,7 @@ async def test_reset_mid_response_raises_connection_error(serve) -> None:
 
 async def test_garbage_status_line_is_a_protocol_error(serve) -> None:
     _, client = await serve(lambda head, body, w, n: w.write(b"SSH-2.0-OpenSSH\r\n\r\n"))
-    with pytest.raises(HTTPProtocolError, match="bad status line"):
+    with pytest.raises(HTTPProtocolError, match="malformed response"):
         await client.request("GET", "/k", {})
 
 
@@ -280,3 +286,199 @@ async def test_unresolvable_host_is_a_connection_error() -> None:
     with pytest.raises(ConnectionError, match="cannot resolve"):
         await client.request("GET", "/k", {}, timeout=10)
     await client.close()
+
+
+# --- malformed responses: each is an error, never a guess -----------------------------------
+
+MALFORMED = {
+    "hex prefix in chunk size": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n",
+    "no CRLF after chunk data": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n",
+    "signed Content-Length": b"HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\nabc",
+    "underscore in Content-Length": b"HTTP/1.1 200 OK\r\nContent-Length: 1_0\r\n\r\nabcdefghij",
+    "conflicting Content-Lengths": b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+    "Content-Length with chunked": (b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                    b"3\r\nabc\r\n0\r\n\r\n"),
+    "body longer than Content-Length": b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcdef",
+    "second response glued on": b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    "bare LF line ends": b"HTTP/1.1 200 OK\nContent-Length: 3\n\nabc",
+    "space in a header name": b"HTTP/1.1 200 OK\r\nContent Length: 3\r\n\r\nabc",
+    "folded header line": b"HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\nContent-Length: 3\r\n\r\nabc",
+    "two-digit status": b"HTTP/1.1 20 OK\r\nContent-Length: 3\r\n\r\nabc",
+    "Content-Length overflow": b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\nabc",
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+async def test_malformed_response_raises(serve, case: str) -> None:
+    server, client = await serve(lambda head, body, w, n: w.write(MALFORMED[case]))
+    with pytest.raises(HTTPProtocolError):
+        await client.request("GET", "/k", {})
+    # the connection is dropped, and the next request starts a new one
+    with pytest.raises(HTTPProtocolError):
+        await client.request("GET", "/k", {})
+    assert server.connections == 2
+
+
+async def test_bytes_after_a_response_poison_the_idle_connection(serve) -> None:
+    async def answer(head: bytes, body: bytes, w: asyncio.StreamWriter, n: int) -> None:
+        w.write(_ok(b"abc"))
+        if n == 1:
+            await w.drain()
+            await asyncio.sleep(0.02)
+            w.write(b"junk")  # arrives while the connection sits idle
+
+    server, client = await serve(answer)
+    assert (await client.request("GET", "/k", {})).body == b"abc"
+    await asyncio.sleep(0.1)
+    assert (await client.request("GET", "/k", {})).body == b"abc"
+    assert server.connections == 2  # the poisoned connection was not reused
+
+
+async def test_body_limit(serve) -> None:
+    def answer(head: bytes, body: bytes, w: asyncio.StreamWriter, n: int) -> str | None:
+        if head.startswith(b"GET /declared"):
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world")
+        elif head.startswith(b"GET /chunked"):
+            w.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n")
+        elif head.startswith(b"GET /close"):
+            w.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello world")
+            return "close"
+        else:
+            w.write(_ok(b"0123456789"))
+        return None
+
+    _, client = await serve(answer, max_body=10)
+    assert (await client.request("GET", "/fits", {})).body == b"0123456789"
+    for target in ("/declared", "/chunked", "/close"):
+        with pytest.raises(HTTPProtocolError, match="limit of 10"):
+            await client.request("GET", target, {})
+
+
+async def test_head_answered_with_a_body_raises(serve) -> None:
+    _, client = await serve(lambda head, body, w, n: w.write(_ok(b"surprise")))
+    with pytest.raises(HTTPProtocolError, match="HEAD"):
+        await client.request("HEAD", "/k", {})
+
+
+# --- requests that must not be sent --------------------------------------------------------
+
+
+@pytest.mark.parametrize("method, target, headers", [
+    ("GET", "/k", {"X-Meta": "a\r\nX-Injected: 1"}),
+    ("GET", "/k", {"X-Meta": "a\nb"}),
+    ("GET", "/k", {"X-Meta": "nul\x00"}),
+    ("GET", "/k", {"Bad Name": "v"}),
+    ("GET", "/k", {"X-Bad:": "v"}),
+    ("GET", "/k", {"X-Unicode": "\u2603"}),
+    ("GET", "/k HTTP/1.1\r\nX-Injected: 1\r\n\r\nGET /other", {}),
+    ("GET\r\n", "/k", {}),
+])
+async def test_invalid_request_is_refused_before_sending(serve, method: str, target: str,
+                                                          headers: dict[str, str]) -> None:
+    server, client = await serve(lambda head, body, w, n: w.write(_ok(b"")))
+    with pytest.raises(InvalidRequestError):
+        await client.request(method, target, headers)
+    assert server.requests == [] and server.connections == 0
+    assert (await client.request("GET", "/k", {"X-Fine": "tab\tis allowed"})).status == 200
+
+
+# --- resending after a stale connection: idempotent requests only ---------------------------
+
+
+@pytest.mark.parametrize("method, resent", [("GET", True), ("PUT", True), ("DELETE", True), ("POST", False)])
+async def test_only_idempotent_requests_are_resent_on_a_stale_connection(serve, method: str, resent: bool) -> None:
+    answered: list[int] = []
+
+    def answer(head: bytes, body: bytes, w: asyncio.StreamWriter, n: int) -> str:
+        if n == 1 and answered:
+            return "close"  # the server dropped the kept-alive connection as the request arrived
+        answered.append(n)
+        w.write(_ok(b"conn%d" % n))
+        return ""
+
+    server, client = await serve(answer)
+    assert (await client.request("GET", "/k", {})).body == b"conn1"
+    if resent:
+        assert (await client.request(method, "/k", {}, b"x")).body == b"conn2"
+    else:
+        with pytest.raises(ConnectionError):
+            await client.request(method, "/k", {}, b"x")
+        assert server.connections == 1  # not sent again on a new connection
+
+
+# --- TLS: a context per client --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, str]:
+    """A server context with a certificate for 127.0.0.1 and localhost from a private CA, and that CA's PEM file."""
+    import trustme
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_ctx)
+    pem = tmp_path_factory.mktemp("tls") / "ca.pem"
+    ca.cert_pem.write_to_path(str(pem))
+    return server_ctx, str(pem)
+
+
+async def test_tls_with_a_per_client_ca_bundle(serve, tls_pair: tuple[ssl.SSLContext, str]) -> None:
+    from azarr.stores._http1 import tls_context
+
+    server_ctx, ca_pem = tls_pair
+    _, trusting = await serve(lambda head, body, w, n: w.write(_ok(b"secret")), server_ctx,
+                              ssl_context=tls_context(ca_pem))
+    assert (await trusting.request("GET", "/k", {})).body == b"secret"
+    _, default = await serve(lambda head, body, w, n: w.write(_ok(b"secret")), server_ctx)
+    with pytest.raises(ssl.SSLCertVerificationError):  # the private CA is not trusted by default
+        await default.request("GET", "/k", {})
+
+
+# --- forward proxies ------------------------------------------------------------------------
+
+
+async def test_plain_http_through_a_proxy_uses_absolute_form(serve) -> None:
+    from tests.forwardproxy import ForwardProxy
+
+    server, _ = await serve(lambda head, body, w, n: w.write(_ok(head.split(b" ")[1])))
+    with ForwardProxy() as proxy:
+        client = HTTPClient(server.origin, proxy=proxy.url.replace("http://", "http://user:p%40ss@"))
+        try:
+            assert (await client.request("GET", "/a?x=1", {})).body == b"/a?x=1"
+            assert (await client.request("GET", "/b", {})).body == b"/b"
+        finally:
+            await client.close()
+    port = server.origin.rsplit(":", 1)[1]
+    assert proxy.targets() == [f"GET http://127.0.0.1:{port}/a?x=1 HTTP/1.1", f"GET http://127.0.0.1:{port}/b HTTP/1.1"]
+    assert {auth for _, auth in proxy.seen} == {"Basic dXNlcjpwQHNz"}  # user:p@ss
+    assert all(b"Proxy-Authorization" not in r for r in server.requests)  # the proxy keeps it
+
+
+async def test_https_through_a_proxy_tunnels_with_connect(serve, tls_pair: tuple[ssl.SSLContext, str]) -> None:
+    from azarr.stores._http1 import tls_context
+    from tests.forwardproxy import ForwardProxy
+
+    server_ctx, ca_pem = tls_pair
+    server, _ = await serve(lambda head, body, w, n: w.write(_ok(b"through the tunnel")), server_ctx,
+                            ssl_context=tls_context(ca_pem))
+    with ForwardProxy() as proxy:
+        client = HTTPClient(server.origin, proxy=proxy.url, ssl_context=tls_context(ca_pem))
+        try:
+            for _ in range(2):
+                assert (await client.request("GET", "/k", {})).body == b"through the tunnel"
+        finally:
+            await client.close()
+        port = server.origin.rsplit(":", 1)[1]
+        assert proxy.targets() == [f"CONNECT 127.0.0.1:{port} HTTP/1.1"]  # one tunnel, kept alive
+
+        refused = HTTPClient("https://unreachable.example:443", proxy=proxy.url)
+        try:
+            with pytest.raises(ConnectionError, match="refused to tunnel to unreachable.example:443: HTTP 502"):
+                await refused.request("GET", "/k", {})
+        finally:
+            await refused.close()
+
+
+def test_only_http_proxies_are_supported() -> None:
+    with pytest.raises(ValueError, match="only http:// proxies"):
+        HTTPClient("http://example.com", proxy="socks5://127.0.0.1:1080")

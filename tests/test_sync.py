@@ -107,7 +107,9 @@ def test_exit_closes_cloud_sessions_quietly(backend: str, request: pytest.Fixtur
 
     if backend == "s3":
         endpoint, bucket = request.getfixturevalue("s3_endpoint"), request.getfixturevalue("s3_bucket")
-        url, opts = f"s3://{bucket}/exit", {"endpoint_url": endpoint, "key": "k", "secret": "s", "region": "us-east-1"}
+        from tests.services.moto import S3_CREDENTIALS
+
+        url, opts = f"s3://{bucket}/exit", {"endpoint_url": endpoint, **S3_CREDENTIALS}
     elif backend == "gcs":
         endpoint, bucket = request.getfixturevalue("gcs_endpoint"), request.getfixturevalue("gcs_bucket")
         url, opts = f"gs://{bucket}/exit", {"endpoint_url": endpoint}

@@ -293,7 +293,8 @@ def test_tensorstore_both_ways(tmp_path: Path, dtype: str, codecs: str) -> None:
 def test_s3_both_ways_with_zarr_python(s3_endpoint: str, s3_bucket: str) -> None:
     import s3fs
 
-    fs_opts = {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": s3_endpoint, "region_name": "us-east-1"}}
+    fs_opts = {"key": S3_CREDENTIALS["key"], "secret": S3_CREDENTIALS["secret"],
+               "client_kwargs": {"endpoint_url": s3_endpoint, "region_name": "us-east-1"}}
     data = sample((20, 12), "<f4")
     zstore = zarr.storage.FsspecStore(s3fs.S3FileSystem(asynchronous=True, **fs_opts), path=f"{s3_bucket}/z")
     z = zarr.create_array(zstore, shape=data.shape, chunks=(6, 5), dtype=data.dtype, fill_value=np.nan)

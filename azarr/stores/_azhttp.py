@@ -17,6 +17,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from email.utils import formatdate
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from azarr.stores._http1 import HTTPClient, HTTPStatusError, PerSecond, xml_error
@@ -77,11 +78,12 @@ def endpoint_from(
 class BlobClient:
     """Single-blob requests in one container (bound to one event loop)."""
 
-    def __init__(self, endpoint: Endpoint, container: str, concurrency: int, timeout: float) -> None:
+    def __init__(self, endpoint: Endpoint, container: str, concurrency: int, timeout: float, **http: Any) -> None:
         self.endpoint = endpoint
         self.container_path = f"{endpoint.base_path}/{quote(container, safe='')}"
         self.timeout = timeout
-        self.http = HTTPClient(endpoint.origin, max_idle=concurrency, connect_timeout=min(timeout, 10))
+        # http: the TLS context, proxy and body limit for HTTPClient
+        self.http = HTTPClient(endpoint.origin, max_idle=concurrency, connect_timeout=min(timeout, 10), **http)
 
     def _sign(self, method: str, path: str, headers: dict[str, str], length: int, content_type: str) -> str:
         assert self.endpoint.key is not None

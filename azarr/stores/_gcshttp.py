@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from azarr.stores._http1 import HTTPClient, HTTPStatusError
@@ -37,7 +38,7 @@ class GCSObjectClient:
 
     def __init__(
         self, endpoint: str, bucket: str, concurrency: int, timeout: float,
-        authorize: Callable[[dict[str, str]], None], user_project: str | None = None,
+        authorize: Callable[[dict[str, str]], None], user_project: str | None = None, **http: Any,
     ) -> None:
         split = urlsplit(endpoint)
         self.base_path = split.path.rstrip("/")
@@ -45,7 +46,9 @@ class GCSObjectClient:
         self.timeout = timeout
         self.authorize = authorize
         self.query = f"&userProject={quote(user_project, safe='')}" if user_project else ""
-        self.http = HTTPClient(f"{split.scheme}://{split.netloc}", max_idle=concurrency, connect_timeout=min(timeout, 10))
+        # http: the TLS context, proxy and body limit for HTTPClient
+        self.http = HTTPClient(f"{split.scheme}://{split.netloc}", max_idle=concurrency,
+                               connect_timeout=min(timeout, 10), **http)
 
     async def _send(
         self, method: str, target: str, headers: dict[str, str], data: bytes | None = None, ok: tuple[int, ...] = (404, 416)

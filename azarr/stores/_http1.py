@@ -5,21 +5,27 @@ Why not aiohttp's ``ClientSession`` here: on 2 cores, W1 through a 100 ms endpoi
 multidicts, tracing hooks, response wrappers), and that CPU is serialised on the event
 loop between waves of requests. A chunk request needs none of that: one request line,
 a few headers, a body of known length. This module writes the request bytes directly
-and parses the answer in a ``Protocol``; everything else (listing, batch deletes,
-credentials) stays with the full SDK clients.
+and parses the answer with llhttp (through ``httptools``, the parser aiohttp and uvicorn
+build on) in strict mode: malformed framing (bad chunk sizes, conflicting or signed
+Content-Length, missing CRLFs, bytes after the end of a response) raises instead of
+being guessed at. Everything else (listing, batch deletes, credentials) stays with the
+full SDK clients.
 
 Scope, on purpose: HTTP/1.1 only; responses framed by Content-Length, chunked transfer
-coding or connection close; no redirects, cookies, proxies or compression. TLS through
-the standard ``ssl`` module. Errors surface as ``ConnectionError`` / ``TimeoutError``
-(which the store engine retries) or :class:`HTTPProtocolError`.
+coding or connection close; an ``http://`` forward proxy (absolute-form requests, or a
+``CONNECT`` tunnel for https origins); no redirects, cookies or compression. TLS through
+the standard ``ssl`` module, with a context per client. Errors surface as
+``ConnectionError`` / ``TimeoutError`` (which the store engine retries),
+:class:`HTTPProtocolError` (a malformed answer) or :class:`InvalidRequestError` (a
+request that must not be sent).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import itertools
-import os
 import re
 import socket
 import ssl
@@ -28,11 +34,23 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-_MAX_HEAD = 64 * 1024
+import httptools
+
 _DNS_TTL = 60.0
+#: Default bound on one response body: far above any chunk or part a store asks for, low
+#: enough that a server streaming garbage cannot exhaust memory.
+DEFAULT_MAX_BODY = 4 * 1024**3
+# Methods a client may send twice (RFC 9110 section 9.2.2): only these are resent after a
+# reused connection turns out to be dead, because the server may have acted on the first copy.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 
+# An RFC 9110 token: what a method or a header name may consist of.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Control characters other than TAB end or split a header line (CR/LF injection) or are invalid.
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
 
 _XML_CODE = re.compile(rb"<Code>([^<]*)</Code>")
 _XML_MESSAGE = re.compile(rb"<Message>([^<]*)</Message>")
@@ -63,9 +81,12 @@ class PerSecond:
 
 
 @functools.cache
-def tls_context() -> ssl.SSLContext:
-    """The system trust store, plus certifi's bundle and ``AWS_CA_BUNDLE`` where present
-    (the SDKs this client stands in for trust those too)."""
+def tls_context(ca_bundle: str | None = None) -> ssl.SSLContext:
+    """A verifying TLS context: trusting only ``ca_bundle`` (a PEM file) when one is given,
+    as botocore does with ``AWS_CA_BUNDLE``; otherwise the system store plus certifi's bundle
+    (the SDKs this client stands in for trust certifi's)."""
+    if ca_bundle:
+        return ssl.create_default_context(cafile=ca_bundle)
     ctx = ssl.create_default_context()
     try:
         import certifi
@@ -73,9 +94,6 @@ def tls_context() -> ssl.SSLContext:
         ctx.load_verify_locations(certifi.where())
     except (ImportError, OSError):
         pass
-    extra = os.environ.get("AWS_CA_BUNDLE")
-    if extra:
-        ctx.load_verify_locations(extra)
     return ctx
 
 
@@ -93,6 +111,11 @@ class HTTPProtocolError(ConnectionError):
     """The server sent something that is not a valid HTTP/1.1 response."""
 
 
+class InvalidRequestError(ValueError):
+    """A request that must not be sent: a method, target, header name or value that would
+    break the request's framing (CR/LF injection) or is not valid HTTP."""
+
+
 @dataclass(frozen=True)
 class Response:
     """A complete response: status, lower-cased header names, body."""
@@ -102,21 +125,48 @@ class Response:
     body: bytes
 
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection; one request at a time."""
+@dataclass(frozen=True)
+class Proxy:
+    """An ``http://`` forward proxy: where to connect and the Proxy-Authorization to send."""
 
-    def __init__(self) -> None:
+    host: str
+    port: int
+    authorization: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> Proxy:
+        """Parse ``http://[user:password@]host[:port]``; other proxy schemes raise ValueError."""
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"only http:// proxies are supported by the lean client, not {parts.scheme}://")
+        auth = None
+        if parts.username is not None:
+            user_pass = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            auth = "Basic " + base64.b64encode(user_pass.encode()).decode()
+        return cls(parts.hostname, parts.port or 80, auth)
+
+    def __repr__(self) -> str:  # never show the proxy's password
+        return f"Proxy({self.host}:{self.port})"
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; one request at a time, each answer parsed by a fresh llhttp parser."""
+
+    def __init__(self, max_body: int) -> None:
         self.transport: asyncio.Transport | None = None
         self.closed = False
-        self._buf = bytearray()
+        self.max_body = max_body
+        self._parser: httptools.HttpResponseParser | None = None
         self._waiter: asyncio.Future[Response] | None = None
         self._head_only = False
         self._status = 0
-        self._headers: dict[str, str] | None = None
-        self._length: int | None = None  # body bytes still expected (Content-Length)
-        self._chunked = False
-        self._until_close = False
+        self._interim = False
+        self._headers: dict[str, str] = {}
+        self._headers_done = False
+        self._by_close = False  # framed by connection close (no length, not chunked)
         self._body: list[bytes] = []
+        self._size = 0
+        self._complete = False
         self.received_any = False
         self.keep_alive = True
         self.deadline = 0.0  # loop time by which the current request must be answered
@@ -128,16 +178,20 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.received_any = True
-        if self._waiter is None or self._waiter.done():
+        parser = self._parser
+        if parser is None or self._waiter is None or self._waiter.done():
             # Bytes outside a request: the server is confused or closing; drop the connection.
             self._abort()
             return
-        self._buf += data
         try:
-            self._parse()
-        except HTTPProtocolError as exc:
-            self._fail(exc)
+            parser.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            cause = exc.__context__
+            self._fail(cause if isinstance(cause, HTTPProtocolError) else HTTPProtocolError(f"malformed response: {exc}"))
             self._abort()
+            return
+        if self._complete:
+            self._finish()
 
     def eof_received(self) -> bool | None:
         return False  # close the transport; connection_lost finishes the response
@@ -147,8 +201,9 @@ class _Connection(asyncio.Protocol):
         waiter = self._waiter
         if waiter is None or waiter.done():
             return
-        if self._until_close and self._headers is not None:
-            self._body.append(bytes(self._buf))
+        if self._by_close and self._headers_done and not self._complete:
+            self._complete = True
+            self.keep_alive = False
             self._finish()
             return
         err = ConnectionResetError("connection closed by the server before the response was complete")
@@ -156,16 +211,66 @@ class _Connection(asyncio.Protocol):
             err.__cause__ = exc
         waiter.set_exception(err)
 
+    # --- llhttp callbacks (called from parser.feed_data) -----------------------------------
+
+    def on_message_begin(self) -> None:
+        if self._complete:
+            raise HTTPProtocolError("the server sent bytes after the end of the response "
+                                    "(a body longer than its Content-Length?)")
+        self._headers = {}
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        old = self._headers.get(key)
+        self._headers[key] = text if old is None else f"{old}, {text}"  # repeated fields combine
+
+    def on_headers_complete(self) -> None:
+        assert self._parser is not None
+        status = self._parser.get_status_code()
+        if status < 200:  # an interim answer (100 Continue): the real one follows
+            self._interim = True
+            return
+        self._status = status
+        self._headers_done = True
+        # llhttp's verdict (only valid inside its callbacks): HTTP/1.0 without keep-alive,
+        # "Connection: close" or a body framed by the connection's end rule reuse out. A HEAD
+        # answer may announce a body that never comes; the next request gets a new parser.
+        self.keep_alive = self._parser.should_keep_alive()
+        if self._head_only:  # no body follows a HEAD (or CONNECT) answer, whatever its headers say
+            self._complete = True
+            return
+        length = self._headers.get("content-length")
+        if length is not None and int(length) > self.max_body:  # llhttp has checked it is digits
+            raise HTTPProtocolError(f"response body of {length} bytes exceeds the limit of {self.max_body}")
+        self._by_close = (length is None and status not in (204, 304)
+                          and "chunked" not in self._headers.get("transfer-encoding", "").lower())
+
+    def on_body(self, data: bytes) -> None:
+        if self._complete:
+            raise HTTPProtocolError("the server sent a body with its answer to a HEAD request")
+        self._size += len(data)
+        if self._size > self.max_body:
+            raise HTTPProtocolError(f"response body exceeds the limit of {self.max_body} bytes")
+        self._body.append(data)
+
+    def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+        else:
+            self._complete = True
+
     # --- requests -------------------------------------------------------------------------
 
     def send(self, head: bytes, body: bytes | None, head_only: bool) -> asyncio.Future[Response]:
         assert self.transport is not None
         loop = asyncio.get_running_loop()
         self._waiter = loop.create_future()
+        self._parser = httptools.HttpResponseParser(self)
         self._head_only = head_only
-        self._status, self._headers, self._length = 0, None, None
-        self._chunked = self._until_close = False
-        self._body = []
+        self._status, self._interim, self._headers, self._headers_done = 0, False, {}, False
+        self._by_close = self._complete = False
+        self._body, self._size = [], 0
         self.received_any = False
         if body:
             self.transport.writelines((head, body))
@@ -173,106 +278,13 @@ class _Connection(asyncio.Protocol):
             self.transport.write(head)
         return self._waiter
 
-    def _parse(self) -> None:
-        buf = self._buf
-        while True:
-            if self._headers is None:
-                end = buf.find(b"\r\n\r\n")
-                if end < 0:
-                    if len(buf) > _MAX_HEAD:
-                        raise HTTPProtocolError("response head too large")
-                    return
-                self._parse_head(bytes(buf[:end]))
-                del buf[: end + 4]
-                if self._headers is None:  # a 1xx interim answer: keep reading
-                    continue
-                if self._done_without_body():
-                    return
-            if self._length is not None:
-                if len(buf) < self._length:
-                    return
-                self._body.append(bytes(buf[: self._length]))
-                del buf[: self._length]
-                self._finish()
-                return
-            if self._chunked:
-                if not self._parse_chunks():
-                    return
-                self._finish()
-                return
-            return  # until close: connection_lost finishes
-
-    def _parse_head(self, head: bytes) -> None:
-        lines = head.split(b"\r\n")
-        parts = lines[0].split(b" ", 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
-            raise HTTPProtocolError(f"bad status line {lines[0][:80]!r}")
-        try:
-            status = int(parts[1])
-        except ValueError:
-            raise HTTPProtocolError(f"bad status line {lines[0][:80]!r}") from None
-        if 100 <= status < 200:
-            return
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep:
-                raise HTTPProtocolError(f"bad header line {line[:80]!r}")
-            headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
-        self._status, self._headers = status, headers
-        conn = headers.get("connection", "").lower()
-        self.keep_alive = conn != "close" and parts[0] != b"HTTP/1.0"
-
-    def _done_without_body(self) -> bool:
-        headers = self._headers
-        assert headers is not None
-        if self._head_only or self._status in (204, 304):
-            self._finish()
-            return True
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            self._chunked = True
-        elif "content-length" in headers:
-            try:
-                self._length = int(headers["content-length"])
-            except ValueError:
-                raise HTTPProtocolError("bad Content-Length") from None
-            if self._length < 0:
-                raise HTTPProtocolError("bad Content-Length")
-        else:
-            self._until_close = True
-            self.keep_alive = False
-        return False
-
-    def _parse_chunks(self) -> bool:
-        """Consume complete chunks from the buffer; True once the last chunk is read."""
-        buf = self._buf
-        while True:
-            eol = buf.find(b"\r\n")
-            if eol < 0:
-                return False
-            try:
-                size = int(bytes(buf[:eol]).split(b";", 1)[0], 16)
-            except ValueError:
-                raise HTTPProtocolError("bad chunk size") from None
-            if size == 0:
-                end = buf.find(b"\r\n\r\n", eol)
-                if end < 0:
-                    return False  # trailers not complete yet
-                del buf[: end + 4]
-                return True
-            if len(buf) < eol + 2 + size + 2:
-                return False
-            self._body.append(bytes(buf[eol + 2 : eol + 2 + size]))
-            del buf[: eol + 2 + size + 2]
-
     def _finish(self) -> None:
         waiter = self._waiter
-        assert self._headers is not None
+        assert waiter is not None
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-        if waiter is not None and not waiter.done():
+        self._parser = None
+        if not waiter.done():
             waiter.set_result(Response(self._status, self._headers, body))
-        if self._buf:  # a well-behaved server sends nothing after the response
-            self.keep_alive = False
 
     def _fail(self, exc: Exception) -> None:
         if self._waiter is not None and not self._waiter.done():
@@ -285,18 +297,30 @@ class _Connection(asyncio.Protocol):
 
 
 class HTTPClient:
-    """Keep-alive connections to one origin (``http(s)://host[:port]``), bound to one loop."""
+    """Keep-alive connections to one origin (``http(s)://host[:port]``), bound to one loop.
 
-    def __init__(self, origin: str, *, max_idle: int = 256, connect_timeout: float = 10.0) -> None:
+    ``ssl_context`` verifies https origins (default: :func:`tls_context`); ``proxy`` is an
+    ``http://`` forward proxy URL; ``max_body`` bounds every response body.
+    """
+
+    def __init__(
+        self, origin: str, *, max_idle: int = 256, connect_timeout: float = 10.0,
+        ssl_context: ssl.SSLContext | None = None, proxy: str | None = None, max_body: int = DEFAULT_MAX_BODY,
+    ) -> None:
         parts = urlsplit(origin)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) origin: {origin!r}")
         self.host = parts.hostname
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
-        self.ssl: ssl.SSLContext | None = tls_context() if parts.scheme == "https" else None
+        self.ssl: ssl.SSLContext | None = (ssl_context or tls_context()) if parts.scheme == "https" else None
         self.host_header = parts.netloc.rsplit("@", 1)[-1]
+        self.proxy = Proxy.from_url(proxy) if proxy else None
+        # Through a proxy, plain-http requests name the whole URL; https ones go through a tunnel.
+        self._absolute = f"http://{self.host_header}" if self.proxy and not self.ssl else ""
+        self._dial = (self.proxy.host, self.proxy.port) if self.proxy else (self.host, self.port)
         self.max_idle = max_idle
         self.connect_timeout = connect_timeout
+        self.max_body = max_body
         self._idle: deque[_Connection] = deque()
         self._all: set[_Connection] = set()
         self._addresses: list[Any] = []
@@ -308,30 +332,32 @@ class HTTPClient:
         self._sweep_every = 1.0
 
     async def _resolve(self) -> list[Any]:
-        """The host's addresses, looked up once per minute (not once per new connection:
-        a first wave of 256 connections would otherwise queue 256 lookups in threads)."""
+        """The addresses to dial (the proxy's, if any), looked up once per minute (not once per
+        new connection: a first wave of 256 connections would otherwise queue 256 lookups)."""
         if self._addresses and time.monotonic() - self._resolved_at < _DNS_TTL:
             return self._addresses
+        host, port = self._dial
         if self._resolving is None:
             loop = asyncio.get_running_loop()
             self._resolving = asyncio.ensure_future(
-                loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+                loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
             )
         resolving = self._resolving
         try:
             infos = await asyncio.shield(resolving)
         except socket.gaierror as exc:  # often transient (EAI_AGAIN): let the store retry
-            raise ConnectionError(f"cannot resolve {self.host!r}: {exc}") from exc
+            raise ConnectionError(f"cannot resolve {host!r}: {exc}") from exc
         finally:
             if resolving.done() and self._resolving is resolving:
                 self._resolving = None
         if not infos:
-            raise ConnectionError(f"no address for {self.host!r}")
+            raise ConnectionError(f"no address for {host!r}")
         self._addresses, self._resolved_at = infos, time.monotonic()
         return infos
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
+        direct_tls = self.ssl if self.proxy is None else None
         async with asyncio.timeout(self.connect_timeout):
             infos = await self._resolve()
             # Spread connections over the host's addresses; fall through to the next on failure.
@@ -340,8 +366,8 @@ class HTTPClient:
             for family, _, proto, _, sockaddr in infos[start:] + infos[:start]:
                 try:
                     _, conn = await loop.create_connection(
-                        _Connection, sockaddr[0], sockaddr[1], family=family, proto=proto, ssl=self.ssl,
-                        server_hostname=self.host if self.ssl else None,
+                        lambda: _Connection(self.max_body), sockaddr[0], sockaddr[1], family=family, proto=proto,
+                        ssl=direct_tls, server_hostname=self.host if direct_tls else None,
                     )
                     break
                 except OSError as exc:
@@ -350,8 +376,31 @@ class HTTPClient:
                 self._resolved_at = -_DNS_TTL  # look the host up again next time
                 assert error is not None
                 raise error
-        self._all.add(conn)
+            self._all.add(conn)
+            if self.proxy is not None and self.ssl is not None:
+                try:
+                    await self._tunnel(loop, conn)
+                except BaseException:
+                    self._discard(conn)
+                    raise
         return conn
+
+    async def _tunnel(self, loop: asyncio.AbstractEventLoop, conn: _Connection) -> None:
+        """Open a CONNECT tunnel through the proxy on ``conn`` and start TLS inside it."""
+        assert self.proxy is not None and self.ssl is not None
+        target = f"{self.host}:{self.port}"
+        lines = [f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"]
+        if self.proxy.authorization:
+            lines.append(f"Proxy-Authorization: {self.proxy.authorization}\r\n")
+        answer = await conn.send("".join(lines + ["\r\n"]).encode("latin-1"), None, head_only=True)
+        if answer.status != 200:
+            raise ConnectionError(f"proxy {self.proxy.host}:{self.proxy.port} refused to tunnel to {target}: "
+                                  f"HTTP {answer.status}")
+        assert conn.transport is not None
+        tls = await loop.start_tls(conn.transport, conn, self.ssl, server_hostname=self.host)
+        if tls is None:  # pragma: no cover - only when the transport closed meanwhile
+            raise ConnectionResetError(f"proxy {self.proxy.host}:{self.proxy.port} closed the tunnel to {target}")
+        conn.transport = tls  # type: ignore[assignment]
 
     def _take_idle(self) -> _Connection | None:
         while self._idle:
@@ -361,16 +410,31 @@ class HTTPClient:
             self._all.discard(conn)
         return None
 
+    def _head(self, method: str, target: str, headers: dict[str, str], body: bytes | None) -> bytes:
+        """The request head, refusing anything that would break its framing."""
+        token = _TOKEN.fullmatch
+        if not token(method) or _BAD_TARGET.search(target) or not all(map(token, headers)):
+            raise InvalidRequestError(f"invalid method, target or header name in {method} {target[:80]!r}")
+        if _BAD_VALUE.search("".join(headers.values())):
+            bad = next(k for k, v in headers.items() if _BAD_VALUE.search(v))
+            raise InvalidRequestError(f"header {bad!r} has a control character (CR/LF) in its value")
+        lines = [f"{method} {self._absolute}{target} HTTP/1.1\r\nHost: {self.host_header}\r\n"]
+        lines.extend(f"{k}: {v}\r\n" for k, v in headers.items())
+        if self._absolute and self.proxy is not None and self.proxy.authorization:
+            lines.append(f"Proxy-Authorization: {self.proxy.authorization}\r\n")
+        if body is not None or method in ("PUT", "POST"):
+            lines.append(f"Content-Length: {len(body) if body else 0}\r\n")
+        lines.append("\r\n")
+        try:
+            return "".join(lines).encode("latin-1")
+        except UnicodeEncodeError as exc:
+            raise InvalidRequestError(f"request {method} {target[:80]!r} has a character outside latin-1") from exc
+
     async def request(
         self, method: str, target: str, headers: dict[str, str], body: bytes | None = None, timeout: float = 60.0
     ) -> Response:
         """Send ``method target`` with ``headers`` (Host and Content-Length are added)."""
-        lines = [f"{method} {target} HTTP/1.1\r\nHost: {self.host_header}\r\n"]
-        lines.extend(f"{k}: {v}\r\n" for k, v in headers.items())
-        if body is not None or method in ("PUT", "POST"):
-            lines.append(f"Content-Length: {len(body) if body else 0}\r\n")
-        lines.append("\r\n")
-        head = "".join(lines).encode("latin-1")
+        head = self._head(method, target, headers, body)
         head_only = method == "HEAD"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -379,9 +443,9 @@ class HTTPClient:
             try:
                 return await self._exchange(conn, head, body, head_only, deadline, timeout)
             except ConnectionError:
-                # A reused connection the server had already closed: the request never
-                # reached it, so sending it again on a fresh connection is safe.
-                if conn.received_any:
+                # A reused connection the server had already closed. Nothing came back, but the
+                # request may still have reached the server: only an idempotent one is sent again.
+                if conn.received_any or method not in IDEMPOTENT_METHODS:
                     raise
         remaining = deadline - loop.time()
         if remaining <= 0:

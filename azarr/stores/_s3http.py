@@ -22,6 +22,7 @@ from yarl import URL
 from azarr.stores._http1 import HTTPClient, HTTPStatusError, PerSecond, xml_error
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+ALGORITHM = "AWS4-HMAC-SHA256"
 _amz_date = PerSecond(lambda second: _dt.datetime.fromtimestamp(second, _dt.UTC).strftime("%Y%m%dT%H%M%SZ"))
 
 
@@ -37,42 +38,90 @@ class Credentials:
         return "Credentials(<hidden>)"
 
 
-class SigV4Signer:
-    """Signs S3 requests (``UNSIGNED-PAYLOAD``, as S3 allows) with a per-day cached key."""
+# --- Signature Version 4, step by step (checked against AWS's published test vectors) --------
 
-    def __init__(self, region: str) -> None:
+
+def uri_encode(text: str, *, keep_slash: bool) -> str:
+    """SigV4's UriEncode: every byte but ``A-Za-z0-9-_.~`` percent-encoded (``/`` kept in paths)."""
+    return quote(text, safe="/~" if keep_slash else "~")
+
+
+def canonical_query(query: str) -> str:
+    """The canonical query string of a raw ``a=1&b`` query: each name and value encoded, sorted."""
+    if not query:
+        return ""
+    pairs = [(uri_encode(k, keep_slash=False), uri_encode(v, keep_slash=False))
+             for k, _, v in (item.partition("=") for item in query.split("&"))]
+    return "&".join(f"{k}={v}" for k, v in sorted(pairs))
+
+
+def canonical_request(
+    method: str, canonical_uri: str, query: str, headers: list[tuple[str, str]], payload_hash: str
+) -> tuple[str, str]:
+    """``(canonical request, signed header names)`` for headers given as (name, value) pairs:
+    names lower-cased, values trimmed with inner runs of spaces collapsed, repeats joined by commas."""
+    merged: dict[str, list[str]] = {}
+    for name, value in headers:
+        merged.setdefault(name.lower(), []).append(" ".join(value.split()))
+    names = sorted(merged)
+    signed = ";".join(names)
+    lines = "".join(f"{n}:{','.join(merged[n])}\n" for n in names)
+    return "\n".join((method, canonical_uri, canonical_query(query), lines, signed, payload_hash)), signed
+
+
+def string_to_sign(amz_date: str, scope: str, canonical: str) -> str:
+    """The string to sign for one canonical request."""
+    return "\n".join((ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()))
+
+
+def signing_key(secret: str, day: str, region: str, service: str) -> bytes:
+    """The day's signing key for one region and service."""
+    k = hmac.new(("AWS4" + secret).encode(), day.encode(), hashlib.sha256).digest()
+    for part in (region, service, "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    return k
+
+
+class SigV4Signer:
+    """Signs requests for one region and service with a per-day cached signing key.
+
+    S3 object requests are signed with ``UNSIGNED-PAYLOAD`` (as S3 allows), so a PUT's body
+    is never hashed on the event loop.
+    """
+
+    def __init__(self, region: str, service: str = "s3") -> None:
         self.region = region
+        self.service = service
         self._key_cache: tuple[str, str, bytes] | None = None
 
     def _signing_key(self, secret: str, day: str) -> bytes:
         cached = self._key_cache
         if cached is not None and cached[0] == secret and cached[1] == day:
             return cached[2]
-        k = hmac.new(("AWS4" + secret).encode(), day.encode(), hashlib.sha256).digest()
-        for part in (self.region, "s3", "aws4_request"):
-            k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+        k = signing_key(secret, day, self.region, self.service)
         self._key_cache = (secret, day, k)
         return k
 
-    def headers(self, method: str, host: str, canonical_uri: str, query: str, creds: Credentials) -> dict[str, str]:
-        """The headers (x-amz-*, Authorization) that sign one request."""
-        amz_date = _amz_date()
+    def headers(
+        self, method: str, host: str, canonical_uri: str, query: str, creds: Credentials, *,
+        payload_hash: str = UNSIGNED_PAYLOAD, extra: dict[str, str] | None = None, amz_date: str | None = None,
+    ) -> dict[str, str]:
+        """The headers (x-amz-*, Authorization) that sign one request; ``extra`` headers are
+        signed and returned too; ``amz_date`` (default: now) is for reproducing published examples."""
+        amz_date = amz_date or _amz_date()
         day = amz_date[:8]
-        headers = {"host": host, "x-amz-content-sha256": UNSIGNED_PAYLOAD, "x-amz-date": amz_date}
+        headers = {"x-amz-content-sha256": payload_hash, "x-amz-date": amz_date, **(extra or {})}
         if creds.token:
             headers["x-amz-security-token"] = creds.token
-        names = sorted(headers)
-        canonical_headers = "".join(f"{n}:{headers[n]}\n" for n in names)
-        signed = ";".join(names)
-        canonical = "\n".join((method, canonical_uri, query, canonical_headers, signed, UNSIGNED_PAYLOAD))
-        scope = f"{day}/{self.region}/s3/aws4_request"
-        to_sign = "\n".join(("AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()))
+        canonical, signed = canonical_request(method, canonical_uri, query, [("host", host), *headers.items()],
+                                              payload_hash)
+        scope = f"{day}/{self.region}/{self.service}/aws4_request"
+        to_sign = string_to_sign(amz_date, scope, canonical)
         signature = hmac.new(self._signing_key(creds.secret_key, day), to_sign.encode(), hashlib.sha256).hexdigest()
-        del headers["host"]  # the HTTP client sends Host itself
         headers["Authorization"] = (
-            f"AWS4-HMAC-SHA256 Credential={creds.access_key}/{scope}, SignedHeaders={signed}, Signature={signature}"
+            f"{ALGORITHM} Credential={creds.access_key}/{scope}, SignedHeaders={signed}, Signature={signature}"
         )
-        return headers
+        return headers  # the HTTP client sends Host itself
 
 
 class S3HTTPError(HTTPStatusError):
@@ -94,22 +143,22 @@ def error_from(status: int, body: bytes) -> S3HTTPError:
 
 
 class ObjectClient:
-    """Object-level S3 requests over keep-alive connections (bound to one event loop)."""
+    """Object-level S3 requests over keep-alive connections (bound to one event loop).
 
-    def __init__(self, endpoint: str, bucket: str, region: str, concurrency: int, timeout: float, path_style: bool) -> None:
-        self.bucket = bucket
-        self.path_style = path_style
-        base = URL(endpoint)
-        if path_style:
-            self.host = base.raw_authority
-            self.base_path = base.raw_path.rstrip("/") + "/" + quote(bucket, safe="")
-        else:
-            self.host = f"{bucket}.{base.raw_authority}"
-            self.base_path = base.raw_path.rstrip("/")
-        self.origin = f"{base.scheme}://{self.host}"
+    ``origin`` and ``base_path`` are where botocore's endpoint rules put the bucket
+    (``https://bucket.s3.region.amazonaws.com`` + ``""``, or ``http://host:port`` +
+    ``"/bucket"``); ``http`` carries the TLS context, proxy and body limit.
+    """
+
+    def __init__(
+        self, origin: str, base_path: str, region: str, concurrency: int, timeout: float, **http: Any
+    ) -> None:
+        self.host = URL(origin).raw_authority
+        self.base_path = base_path
+        self.origin = origin
         self.signer = SigV4Signer(region)
         self.timeout = timeout
-        self.http = HTTPClient(self.origin, max_idle=concurrency, connect_timeout=min(timeout, 10))
+        self.http = HTTPClient(origin, max_idle=concurrency, connect_timeout=min(timeout, 10), **http)
 
     def _uri(self, key: str) -> str:
         return self.base_path + "/" + quote(key, safe="/~")

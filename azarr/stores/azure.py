@@ -2,22 +2,33 @@
 
 One ``ContainerClient`` per running event loop (its aiohttp session is bound to that
 loop), created lazily with a connection pool sized to the store's concurrency and the
-SDK's own retries off (retries happen once, in the Store base). Credentials: a
-connection string, an account key, a SAS token, any azure.core credential, or
-``credential="default"`` for DefaultAzureCredential. None of them appear in repr or errors.
+SDK's own retries off (retries happen once, in the Store base). Settings come from the
+arguments and then the environment in adlfs's order (:mod:`azarr.stores._azconfig`): a
+connection string, an account key, a SAS token, any azure.core credential (or
+``credential="default"`` for DefaultAzureCredential), a service principal, anonymous
+access. None of them appear in repr or errors.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlparse
 
-from azarr.errors import MissingDependencyError, StoreConfigError, StoreError, TransientStoreError
+from azarr.errors import (
+    AuthenticationError,
+    MissingDependencyError,
+    StoreConfigError,
+    StoreError,
+    TransientStoreError,
+)
+from azarr.stores._azconfig import make_credential, resolve
 from azarr.stores._azhttp import BlobClient, endpoint_from
-from azarr.stores._http1 import HTTPStatusError
+from azarr.stores._http1 import HTTPStatusError, tls_context
 from azarr.stores._parts import get_in_parts, get_versioned_in_parts, http_range, range_answer
+from azarr.stores._proxy import lean_supports, proxy_for
 from azarr.stores._redact import redact
 from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store, Version, Versioned
 from azarr.stores.hedging import HedgePolicy
@@ -27,6 +38,7 @@ try:
     import aiohttp
     from azure.core import MatchConditions
     from azure.core.exceptions import (
+        ClientAuthenticationError,
         HttpResponseError,
         ResourceExistsError,
         ResourceModifiedError,
@@ -81,32 +93,39 @@ class AzureBlobStore(Store):
         timeout: float = 60.0,
         fast_path: bool = True,
         part_size: int | None = 8 * 1024 * 1024,
+        anon: bool | None = None,
+        ca_bundle: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(read_only=read_only, concurrency=concurrency, retry=retry, hedge=hedge)
         if not container:
             raise StoreConfigError("AzureBlobStore needs a container name")
-        if not (connection_string or account_url or account_name):
-            raise StoreConfigError(
-                "AzureBlobStore needs connection_string, account_url or account_name (with a credential)"
-            )
         self.container = container
         self.prefix = prefix.strip("/")
-        self._connection_string = connection_string
-        self.account_name = account_name
-        self.account_url = account_url or (f"https://{account_name}.blob.core.windows.net" if account_name else None)
-        self._account_key = account_key
-        self._sas_token = sas_token
-        self._credential = credential
+        # the arguments as given (pickled; each process resolves them against its own environment)
+        self._args = {"connection_string": connection_string, "account_name": account_name,
+                      "account_url": account_url, "account_key": account_key, "sas_token": sas_token,
+                      "credential": credential, "anon": anon}
+        settings = resolve(**self._args, store=f"AzureBlobStore(container={container!r})")
+        self._settings = settings
+        self._connection_string = settings.connection_string
+        self.account_name = settings.account_name
+        self.account_url = settings.account_url or (
+            f"https://{settings.account_name}.blob.core.windows.net" if settings.account_name else None)
+        self.ca_bundle = ca_bundle
+        self._ssl_context = ssl_context
         self.timeout = timeout
         self._clients: PerLoop[Any] = PerLoop()
         self._batch_delete_ok = True
         self.fast_path = fast_path
         self.part_size = int(part_size) if part_size else None
         # Per-blob requests take the lean path with a key, a SAS or anonymous access; token
-        # credentials (Azure AD) and anything the SDK must resolve stay on the SDK.
+        # credentials (Azure AD) and anything the SDK must resolve stay on the SDK, as do
+        # proxies the lean client does not speak (https://, SOCKS).
         self._endpoint = (
-            endpoint_from(connection_string, self.account_url, account_name, account_key, sas_token)
-            if fast_path and credential is None else None
+            endpoint_from(settings.connection_string, self.account_url, settings.account_name, settings.account_key,
+                          settings.sas_token)
+            if fast_path and settings.credential is None and lean_supports() else None
         )
         self._blob_clients: PerLoop[BlobClient] = PerLoop()
 
@@ -119,18 +138,20 @@ class AzureBlobStore(Store):
         return {
             "container": self.container,
             "prefix": self.prefix,
-            "connection_string": self._connection_string,
-            "account_name": self.account_name,
-            "account_url": self.account_url,
-            "account_key": self._account_key,
-            "sas_token": self._sas_token,
-            "credential": self._credential,
+            **self._args,
+            "ca_bundle": self.ca_bundle,
+            "ssl_context": self._ssl_context,
             "timeout": self.timeout,
             "fast_path": self.fast_path,
             "part_size": self.part_size,
             "hedge": self.hedge_policy or False,
             **self._base_config(),
         }
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self._ssl_context is not None:
+            raise StoreConfigError(f"{self.name} has an ssl_context, which cannot be pickled; pass ca_bundle= instead")
+        return super().__reduce__()
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> AzureBlobStore:
@@ -147,30 +168,25 @@ class AzureBlobStore(Store):
 
     # --- clients, one per event loop ---------------------------------------------------------
 
-    def _make_credential(self) -> Any:
-        if self._credential == "default":
-            from azure.identity.aio import DefaultAzureCredential
-
-            return DefaultAzureCredential()
-        if self._credential is not None:
-            return self._credential
-        if self._account_key:
-            return {"account_name": self.account_name, "account_key": self._account_key}
-        if self._sas_token:
-            return self._sas_token
+    def _tls(self) -> ssl.SSLContext | None:
+        if self._ssl_context is not None or self.ca_bundle:
+            return self._ssl_context or tls_context(self.ca_bundle)
         return None
 
     def _client(self) -> Any:
         client = self._clients.get()
         if client is None:
-            session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=self.concurrency))
+            # trust_env: the SDK path honours HTTP(S)_PROXY / NO_PROXY, as the lean path does
+            session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=self.concurrency, ssl=self._tls() or True),
+                                            trust_env=True)
             transport = AioHttpTransport(session=session, session_owner=True)
             common = {"transport": transport, "retry_total": 0, "connection_timeout": self.timeout, "read_timeout": self.timeout}
             if self._connection_string:
                 client = ContainerClient.from_connection_string(self._connection_string, self.container, **common)
             else:
-                assert self.account_url is not None  # the constructor requires one of the two
-                client = ContainerClient(self.account_url, self.container, credential=self._make_credential(), **common)
+                assert self.account_url is not None  # resolve() requires an account
+                client = ContainerClient(self.account_url, self.container, credential=make_credential(self._settings),
+                                         **common)
             self._clients.set(client)
         return client
 
@@ -202,6 +218,15 @@ class AzureBlobStore(Store):
             return exc.status in _THROTTLE_STATUS
         return super()._is_throttled(exc)
 
+    def _failure(self, op: str, key: str | None, exc: BaseException, attempts: int) -> StoreError:
+        err = super()._failure(op, key, exc, attempts)
+        status = exc.status if isinstance(exc, HTTPStatusError) else getattr(exc, "status_code", None)
+        if isinstance(exc, ClientAuthenticationError) or status in (401, 403):
+            # refused credentials: say so, never "missing" and never a bare 403
+            return AuthenticationError(redact(f"{err} (the credentials were refused: check the account key, SAS "
+                                               "token or credential)"), store=err.store, key=err.key)
+        return err
+
     def _name(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
@@ -211,7 +236,10 @@ class AzureBlobStore(Store):
         client = self._blob_clients.get()
         if client is None:
             assert self._endpoint is not None
-            client = self._blob_clients.set(BlobClient(self._endpoint, self.container, self.concurrency, self.timeout))
+            client = self._blob_clients.set(BlobClient(
+                self._endpoint, self.container, self.concurrency, self.timeout,
+                ssl_context=self._tls(), proxy=proxy_for(self._endpoint.origin),
+            ))
         return client
 
     async def _get(self, key: str) -> bytes | None:

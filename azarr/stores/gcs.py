@@ -2,8 +2,11 @@
 
 One ``GCSFileSystem(asynchronous=True)`` per running event loop (its aiohttp session is
 bound to that loop), created lazily with the listings cache off so listings are never
-stale. Credentials follow gcsfs (``token``: None/"google_default", "anon", a service
-account file, a dict, or google.auth credentials) and never appear in repr or errors.
+stale. Configuration follows gcsfs: ``endpoint_url``, else ``STORAGE_EMULATOR_HOST``
+(``host:port`` means http, as in gcsfs); credentials from ``token`` (None runs gcsfs's
+chain: ``GOOGLE_APPLICATION_CREDENTIALS`` / application-default credentials, the gcloud
+cache, the metadata server, then anonymous; "anon"; a service account file; a dict;
+google.auth credentials), which never appear in repr or errors.
 """
 
 from __future__ import annotations
@@ -12,14 +15,16 @@ import asyncio
 import json
 import os
 import secrets
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, urlparse
 
-from azarr.errors import MissingDependencyError, StoreConfigError, StoreError
+from azarr.errors import AuthenticationError, MissingDependencyError, StoreConfigError, StoreError
 from azarr.stores._gcshttp import GCSObjectClient
-from azarr.stores._http1 import HTTPStatusError
+from azarr.stores._http1 import HTTPStatusError, tls_context
 from azarr.stores._parts import get_in_parts, get_versioned_in_parts, http_range, range_answer
+from azarr.stores._proxy import lean_supports, proxy_for
 from azarr.stores._redact import redact
 from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store, Version, Versioned
 from azarr.stores.hedging import HedgePolicy
@@ -38,6 +43,14 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 _THROTTLE_STATUS = {429, 503}  # rateLimitExceeded and "slow down" answers
+
+
+def emulator_host() -> str | None:
+    """``STORAGE_EMULATOR_HOST`` as gcsfs reads it: ``host:port`` means http; "default" is unset."""
+    host = os.environ.get("STORAGE_EMULATOR_HOST", "")
+    if host in ("", "default"):
+        return None
+    return host if host.startswith(("http://", "https://")) else f"http://{host}"
 
 
 class _SingleAttemptGCSFileSystem(gcsfs.GCSFileSystem):
@@ -76,6 +89,8 @@ class GCSStore(Store):
         timeout: float = 60.0,
         fast_path: bool = True,
         part_size: int | None = 8 * 1024 * 1024,
+        ca_bundle: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(read_only=read_only, concurrency=concurrency, retry=retry, hedge=hedge)
         if not bucket or "/" in bucket:
@@ -84,7 +99,10 @@ class GCSStore(Store):
         self.prefix = prefix.strip("/")
         self.project = project
         self._token = token
-        self.endpoint_url = endpoint_url or os.environ.get("STORAGE_EMULATOR_HOST") or None
+        self._endpoint_arg = endpoint_url
+        self.endpoint_url = endpoint_url or emulator_host()
+        self.ca_bundle = ca_bundle
+        self._ssl_context = ssl_context
         self.requester_pays = requester_pays
         self.timeout = timeout
         self.fast_path = fast_path
@@ -103,7 +121,9 @@ class GCSStore(Store):
             "prefix": self.prefix,
             "project": self.project,
             "token": self._token,
-            "endpoint_url": self.endpoint_url,
+            "endpoint_url": self._endpoint_arg,
+            "ca_bundle": self.ca_bundle,
+            "ssl_context": self._ssl_context,
             "requester_pays": self.requester_pays,
             "timeout": self.timeout,
             "fast_path": self.fast_path,
@@ -111,6 +131,11 @@ class GCSStore(Store):
             "hedge": self.hedge_policy or False,
             **self._base_config(),
         }
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self._ssl_context is not None:
+            raise StoreConfigError(f"{self.name} has an ssl_context, which cannot be pickled; pass ca_bundle= instead")
+        return super().__reduce__()
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> GCSStore:
@@ -125,20 +150,21 @@ class GCSStore(Store):
     async def _fs(self) -> Any:
         fs = self._fss.get()
         if fs is None:
-            token = self._token
-            if token is None and self.endpoint_url:
-                token = "anon"
+            # no project unless given: gcsfs's google_default refuses credentials whose project differs
+            project = {"project": self.project} if self.project else {}
             fs = _SingleAttemptGCSFileSystem(
-                project=self.project or "azarr",
-                token=token,
+                **project,
+                token=self._token,
                 endpoint_url=self.endpoint_url,
                 requester_pays=self.requester_pays,
                 asynchronous=True,
                 loop=asyncio.get_running_loop(),
                 skip_instance_cache=True,
                 use_listings_cache=False,
-                # aiohttp's default pool (100) would cap the store's concurrency budget
-                session_kwargs={"connector": aiohttp.TCPConnector(limit=self.concurrency)},
+                # aiohttp's default pool (100) would cap the store's concurrency budget; trust_env:
+                # gcsfs's requests honour HTTP(S)_PROXY / NO_PROXY, as the lean path does
+                session_kwargs={"connector": aiohttp.TCPConnector(limit=self.concurrency, ssl=self._tls() or True),
+                                "trust_env": True},
             )
             await fs._set_session()
             self._fss.set(fs)
@@ -154,15 +180,21 @@ class GCSStore(Store):
                 client = self._objects.set(self._make_lean(fs) or False)
         return client if isinstance(client, GCSObjectClient) else None
 
+    def _tls(self) -> ssl.SSLContext | None:
+        if self._ssl_context is not None or self.ca_bundle:
+            return self._ssl_context or tls_context(self.ca_bundle)
+        return None
+
     def _make_lean(self, fs: Any) -> GCSObjectClient | None:
-        # Client certificates (mTLS) and proxies are gcsfs's business: keep it on those paths.
-        if not self.fast_path or getattr(fs, "_use_client_cert", False) or "proxy" in fs.session_kwargs:
+        # Client certificates (mTLS) and proxies the lean client does not speak are gcsfs's business.
+        if not self.fast_path or getattr(fs, "_use_client_cert", False) or not lean_supports():
             return None
         user_project = None
         if self.requester_pays:
             user_project = self.requester_pays if isinstance(self.requester_pays, str) else fs.project
         return GCSObjectClient(fs._location, self.bucket, self.concurrency, self.timeout,
-                               fs.credentials.apply, user_project)
+                               fs.credentials.apply, user_project,
+                               ssl_context=self._tls(), proxy=proxy_for(fs._location))
 
     async def close(self) -> None:
         """Close the session of the running loop."""
@@ -192,6 +224,14 @@ class GCSStore(Store):
         if isinstance(exc, HTTPStatusError):
             return exc.status in _THROTTLE_STATUS
         return super()._is_throttled(exc)
+
+    def _failure(self, op: str, key: str | None, exc: BaseException, attempts: int) -> StoreError:
+        err = super()._failure(op, key, exc, attempts)
+        status = exc.status if isinstance(exc, HTTPStatusError) else getattr(exc, "code", None)
+        if status in (401, 403):  # refused credentials: say so, never "missing" and never a bare 403
+            return AuthenticationError(f"{err} (the credentials were refused: check token / "
+                                       "GOOGLE_APPLICATION_CREDENTIALS)", store=err.store, key=err.key)
+        return err
 
     def _name(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key

@@ -9,14 +9,23 @@ resets, timeouts) happen once, in the Store base class.
 from __future__ import annotations
 
 import asyncio
-import urllib.request
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from azarr.errors import MissingDependencyError, StoreConfigError, StoreError, TransientStoreError
+from azarr.errors import (
+    AuthenticationError,
+    MissingDependencyError,
+    StoreConfigError,
+    StoreError,
+    TransientStoreError,
+)
+from azarr.stores._http1 import tls_context
 from azarr.stores._parts import get_in_parts, get_versioned_in_parts, http_range, range_answer
+from azarr.stores._proxy import lean_supports, proxy_for
 from azarr.stores._redact import redact
+from azarr.stores._s3config import new_session, object_target, session_ca_bundle
 from azarr.stores._s3http import Credentials, ObjectClient, S3HTTPError, WrongRegionError, error_from, frozen
 from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store, Version, Versioned
 from azarr.stores.hedging import HedgePolicy
@@ -26,10 +35,9 @@ T = TypeVar("T")
 
 try:
     import aiohttp
-    from aiobotocore.session import get_session
+    from aiobotocore.config import AioConfig
     from botocore import UNSIGNED
     from botocore import exceptions as boto_exceptions
-    from botocore.config import Config
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError("S3Store needs aiobotocore: pip install 'azarr[s3]'") from exc
 
@@ -59,23 +67,30 @@ def _status(exc: Exception) -> int:
     return 0
 
 
-def _needs_proxy(endpoint_url: str | None, config_kwargs: dict[str, Any]) -> bool:
-    """Whether requests to the endpoint must go through an HTTP(S) proxy."""
-    if config_kwargs.get("proxies"):
-        return True
-    parsed = urlparse(endpoint_url or "https://s3.amazonaws.com")
-    proxies = urllib.request.getproxies()
-    if not proxies.get(parsed.scheme or "https"):
-        return False
-    return not urllib.request.proxy_bypass(parsed.hostname or "")
+# Answers that mean the credentials were refused (or lack the permission): never "missing".
+_AUTH_CODES = {
+    "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
+    "TokenRefreshRequired", "AuthorizationHeaderMalformed", "403", "401",
+}
+
+
+def _denied(exc: BaseException) -> bool:
+    if isinstance(exc, S3HTTPError):
+        return exc.status in (401, 403) or exc.code in _AUTH_CODES
+    if isinstance(exc, boto_exceptions.ClientError):
+        return _code(exc) in _AUTH_CODES or _status(exc) in (401, 403)
+    return isinstance(exc, boto_exceptions.NoCredentialsError)
 
 
 class S3Store(Store):
     """A store under ``prefix`` in an S3 bucket (``s3://bucket/prefix``).
 
-    Credentials: ``key``/``secret``/``token``, a ``profile``, the environment / instance
-    metadata (botocore's default chain), or ``anon=True`` for public buckets. They are
-    kept for pickling (workers need them) but never shown in repr or errors.
+    Settings resolve as botocore resolves them (see :mod:`azarr.stores._s3config`):
+    arguments first, then the environment and the shared config and credentials files.
+    Credentials: ``key``/``secret``/``token``, a ``profile``, botocore's provider chain,
+    or ``anon=True`` for public buckets; they are kept for pickling (workers need them)
+    but never shown in repr or errors. ``ca_bundle`` (a PEM file) or ``ssl_context``
+    verify an https endpoint (default: botocore's ``AWS_CA_BUNDLE`` / ``ca_bundle``).
 
     Compare-and-swap: the version is the object's ETag; conditional writes are PUTs with
     ``If-Match`` (``If-None-Match: *`` for "must not exist") and DELETEs with
@@ -108,10 +123,14 @@ class S3Store(Store):
         config_kwargs: dict[str, Any] | None = None,
         fast_path: bool = True,
         part_size: int | None = 8 * 1024 * 1024,
+        ca_bundle: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(read_only=read_only, concurrency=concurrency, retry=retry, hedge=hedge)
         if not bucket or "/" in bucket:
             raise StoreConfigError(f"invalid S3 bucket name {bucket!r}")
+        self.ca_bundle = ca_bundle
+        self._ssl_context = ssl_context
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.endpoint_url = endpoint_url
@@ -122,17 +141,20 @@ class S3Store(Store):
         self.timeout = timeout
         self.config_kwargs = dict(config_kwargs or {})
         self._clients: PerLoop[Any] = PerLoop()
+        self._sessions: PerLoop[Any] = PerLoop()  # the botocore session each loop's client came from
         self._contexts: dict[int, Any] = {}
         self._locks: PerLoop[Any] = PerLoop()
         self.fast_path = fast_path
-        # The lean client speaks to the endpoint directly; behind an HTTP(S) proxy (environment
-        # or botocore config) every request goes through aiobotocore, which honours it.
-        self._fast = fast_path and not _needs_proxy(endpoint_url, self.config_kwargs)
+        # The lean client speaks plain http:// proxies itself (environment or botocore's
+        # ``proxies``); https or SOCKS proxies, and buckets that need other signing (access
+        # point ARNs, S3 Express), leave every request to aiobotocore.
+        self._fast = (fast_path and lean_supports(self.config_kwargs.get("proxies"))
+                      and not bucket.startswith("arn:") and not bucket.endswith("--x-s3"))
         self._learned_region: str | None = None  # from an x-amz-bucket-region redirect
         self._retired: list[Any] = []
         self.part_size = int(part_size) if part_size else None
         self._fast_clients: PerLoop[Any] = PerLoop()
-        self._creds_cache: Any = None
+        self._creds: PerLoop[Any] = PerLoop()  # botocore's (refreshable) credentials, per loop
 
     @classmethod
     def default_concurrency(cls) -> int:
@@ -155,8 +177,15 @@ class S3Store(Store):
             "fast_path": self.fast_path,
             "part_size": self.part_size,
             "hedge": self.hedge_policy or False,
+            "ca_bundle": self.ca_bundle,
+            "ssl_context": self._ssl_context,
             **self._base_config(),
         }
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self._ssl_context is not None:
+            raise StoreConfigError(f"{self.name} has an ssl_context, which cannot be pickled; pass ca_bundle= instead")
+        return super().__reduce__()
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> S3Store:
@@ -168,6 +197,8 @@ class S3Store(Store):
             options.setdefault("endpoint_url", client_kwargs["endpoint_url"])
         if "region_name" in client_kwargs:
             options.setdefault("region", client_kwargs["region_name"])
+        if isinstance(client_kwargs.get("verify"), str):  # s3fs's way to name a CA bundle
+            options.setdefault("ca_bundle", client_kwargs["verify"])
         if "region_name" in options:
             options.setdefault("region", options.pop("region_name"))
         if "aws_access_key_id" in options:
@@ -190,29 +221,32 @@ class S3Store(Store):
         async with lock:
             client = self._clients.get()
             if client is None:
-                session = get_session()
-                if self.profile:
-                    session.set_config_variable("profile", self.profile)
-                cfg = Config(
+                session = new_session(self.profile, self.region)
+                config_kwargs = dict(self.config_kwargs)
+                if self._ssl_context is not None:
+                    config_kwargs["connector_args"] = {**config_kwargs.get("connector_args", {}),
+                                                       "ssl_context": self._ssl_context}
+                cfg = AioConfig(
                     max_pool_connections=self.concurrency,
                     retries={"max_attempts": 1, "mode": "standard"},
-                    s3={"addressing_style": "path" if self.endpoint_url else "auto"},
                     connect_timeout=self.timeout,
                     read_timeout=self.timeout,
                     signature_version=UNSIGNED if self.anon else None,
-                    **self.config_kwargs,
+                    **config_kwargs,
                 )
                 ctx = session.create_client(
                     "s3",
                     endpoint_url=self.endpoint_url,
-                    region_name=self.region or "us-east-1",
+                    region_name=self._learned_region or self.region,
                     aws_access_key_id=self._key,
                     aws_secret_access_key=self._secret,
                     aws_session_token=self._token,
+                    verify=self.ca_bundle,
                     config=cfg,
                 )
                 client = await ctx.__aenter__()
                 self._contexts[id(client)] = ctx
+                self._sessions.set(session)
                 self._clients.set(client)
         return client
 
@@ -223,8 +257,14 @@ class S3Store(Store):
             await fast.close()
         retired, self._retired = self._retired, []
         for old in retired:
-            await old.close()
+            ctx = self._contexts.pop(id(old), None)
+            if ctx is not None:  # an aiobotocore client of a region left behind
+                await ctx.__aexit__(None, None, None)
+            else:
+                await old.close()
         client = self._clients.take()
+        self._sessions.take()
+        self._creds.take()
         if client is not None:
             ctx = self._contexts.pop(id(client), None)
             if ctx is not None:
@@ -264,6 +304,13 @@ class S3Store(Store):
             return _code(exc) in _THROTTLE_CODES or _status(exc) in (429, 503)
         return super()._is_throttled(exc)
 
+    def _failure(self, op: str, key: str | None, exc: BaseException, attempts: int) -> StoreError:
+        err = super()._failure(op, key, exc, attempts)
+        if _denied(exc):  # refused credentials: say so, never "missing" and never a bare 403
+            return AuthenticationError(f"{err} (the credentials were refused: check key, secret, token, profile)",
+                                       store=err.store, key=err.key)
+        return err
+
     def _missing(self, exc: Exception) -> bool:
         return isinstance(exc, boto_exceptions.ClientError) and (
             _code(exc) in ("NoSuchKey", "404", "NotFound") or _status(exc) == 404
@@ -279,42 +326,61 @@ class S3Store(Store):
             return None
         if self._key and self._secret:
             return Credentials(self._key, self._secret, self._token)
-        cached = self._creds_cache
-        if cached is None:
-            session = get_session()
-            if self.profile:
-                session.set_config_variable("profile", self.profile)
-            cached = self._creds_cache = await session.get_credentials()
-            if cached is None:
-                raise StoreError(f"{self.name}: no AWS credentials found (pass key/secret, a profile, or anon=True)")
-        return frozen(await cached.get_frozen_credentials())
+        creds = self._creds.get()
+        if creds is None:
+            await self._client()
+            session = self._sessions.get()
+            assert session is not None
+            creds = await session.get_credentials()  # the chain the SDK client signs with
+            if creds is None:
+                raise StoreError(f"{self.name}: no AWS credentials found (pass key/secret, a profile, or anon=True)",
+                                 store=self.name)
+            self._creds.set(creds)
+        # botocore refreshes expiring credentials (assume-role, SSO, credential_process, container,
+        # instance) inside this call, so the lean path signs with fresh ones as the SDK does.
+        return frozen(await creds.get_frozen_credentials())
 
-    def _object_client(self) -> ObjectClient:
+    async def _object_client(self) -> ObjectClient:
+        """This loop's lean client, where botocore's endpoint rules put the bucket."""
         client = self._fast_clients.get()
-        if client is None:
-            region = self._learned_region or self.region or "us-east-1"
-            endpoint = self.endpoint_url or f"https://s3.{region}.amazonaws.com"
-            client = ObjectClient(endpoint, self.bucket, region, self.concurrency, self.timeout,
-                                  path_style=bool(self.endpoint_url) or "." in self.bucket)
-            self._fast_clients.set(client)
+        if client is not None:
+            return client
+        sdk = await self._client()
+        lock = self._locks.get()
+        assert lock is not None
+        async with lock:
+            client = self._fast_clients.get()
+            if client is None:
+                target = await object_target(sdk, self.bucket, self.name)
+                session = self._sessions.get()
+                bundle = self.ca_bundle or session_ca_bundle(session)
+                client = ObjectClient(
+                    target.origin, target.base_path, target.region, self.concurrency, self.timeout,
+                    ssl_context=self._ssl_context or tls_context(bundle),
+                    proxy=proxy_for(target.origin, self.config_kwargs.get("proxies")),
+                )
+                self._fast_clients.set(client)
         return client
 
     async def _fast_call(self, fn: Callable[[ObjectClient, Credentials | None], Awaitable[T]]) -> T:
         """Run ``fn`` with this loop's lean client; follow one region redirect.
 
-        With no ``region`` given, requests start in us-east-1 (as botocore does); S3 answers
+        With no region configured, requests start in us-east-1 (as botocore's do); S3 answers
         for a bucket elsewhere with ``x-amz-bucket-region``, and the store moves there once.
         """
+        client = await self._object_client()
         creds = await self._credentials()
-        client = self._object_client()
         try:
             return await fn(client, creds)
         except WrongRegionError as exc:
-            if self._fast_clients.get() is client:  # the first request to learn it swaps the client
+            if self._fast_clients.get() is client:  # the first request to learn it moves the store
                 self._learned_region = exc.region
                 self._fast_clients.take()
                 self._retired.append(client)  # closed with the store: other requests may still use it
-            return await fn(self._object_client(), creds)
+                sdk = self._clients.take()
+                if sdk is not None:
+                    self._retired.append(sdk)
+            return await fn(await self._object_client(), creds)
 
     async def _request(
         self, method: str, key: str, *, data: bytes | None = None, rng: str | None = None, if_match: str | None = None,

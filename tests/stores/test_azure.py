@@ -52,8 +52,9 @@ class TestAzureBlobStoreSDKPath(TestAzureBlobStore):
                                                 fast_path=False, **options)
 
 
-def test_end_to_end_az_url(azurite_connection_string: str, azure_container: str) -> None:
-    opts = {"connection_string": azurite_connection_string}
+@pytest.mark.parametrize("fast_path", [True, False], ids=["lean", "sdk"])
+def test_end_to_end_az_url(azurite_connection_string: str, azure_container: str, fast_path: bool) -> None:
+    opts = {"connection_string": azurite_connection_string, "fast_path": fast_path}
     url = f"az://{azure_container}/data.zarr"
     z = azarr.open_array(url, mode="w", shape=(64, 50), chunks=(16, 16), dtype="f8", fill_value=np.nan, storage_options=opts)
     data = np.random.default_rng(2).standard_normal((64, 50))
@@ -262,3 +263,19 @@ async def test_suffix_of_a_blob_replaced_between_head_and_get(azurite_connection
         assert await sdk.get_ranges([("x", SuffixRange(2)), ("gone", SuffixRange(2))]) == {("x", SuffixRange(2)): b"w!"}
     finally:
         await sdk.close()
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["lean", "sdk"])
+def test_wrong_key_is_an_authentication_error(azurite_connection_string: str, azure_container: str,
+                                              fast_path: bool) -> None:
+    from azarr.errors import AuthenticationError
+
+    url = f"az://{azure_container}/auth.zarr"
+    z = azarr.open_array(url, mode="w", shape=(8,), chunks=(4,), dtype="i4", fill_value=-1,
+                         storage_options={"connection_string": azurite_connection_string})
+    z[...] = np.arange(8)
+    wrong = _conn_with_key(azurite_connection_string, "AAAA" + KEY[4:])
+    opts = {"connection_string": wrong, "fast_path": fast_path, "retry": RetryPolicy(attempts=1)}
+    with pytest.raises(AuthenticationError) as info:
+        azarr.open_array(url, mode="r", storage_options=opts)
+    assert azure_container in str(info.value) and KEY[4:20] not in str(info.value)

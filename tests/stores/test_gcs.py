@@ -94,9 +94,10 @@ class TestGCSStoreGcsfsPath(TestGCSStore):
                                           **options)
 
 
-def test_end_to_end_gs_url(gcs_endpoint: str, gcs_bucket: str) -> None:
+@pytest.mark.parametrize("fast_path", [True, False], ids=["lean", "gcsfs"])
+def test_end_to_end_gs_url(gcs_endpoint: str, gcs_bucket: str, fast_path: bool) -> None:
     url = f"gs://{gcs_bucket}/data.zarr"
-    opts = {"endpoint_url": gcs_endpoint}
+    opts = {"endpoint_url": gcs_endpoint, "fast_path": fast_path}
     z = azarr.open_array(url, mode="w", shape=(100, 80), chunks=(16, 16), dtype="u2", storage_options=opts)
     data = np.random.default_rng(1).integers(0, 60000, (100, 80)).astype("u2")
     z[...] = data
@@ -249,3 +250,31 @@ async def test_ranged_reads_are_one_get_each(gcs_endpoint: str, gcs_bucket: str)
             assert log.ranges() == ["bytes=-4", "bytes=-5", "bytes=0-8388607", "bytes=0-9", "bytes=90-"], log.seen
         finally:
             await store.close()
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["lean", "gcsfs"])
+async def test_refused_credentials_are_an_authentication_error(fast_path: bool) -> None:
+    # fake-gcs-server accepts anything; this scripted endpoint answers as GCS does to a bad token.
+    from aiohttp import web
+
+    from azarr.errors import AuthenticationError
+
+    async def handle(request: web.Request) -> web.Response:
+        body = {"error": {"code": 401, "message": "Invalid Credentials", "errors": [{"reason": "authError"}]}}
+        return web.json_response(body, status=401)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    store = GCSStore("bkt", "p", endpoint_url=f"http://127.0.0.1:{port}", token="anon", fast_path=fast_path,
+                     retry=RetryPolicy(attempts=1))
+    try:
+        with pytest.raises(AuthenticationError, match="401") as info:
+            await store.get("arr/0.0")
+        assert "gs://bkt/p" in str(info.value) and "arr/0.0" in str(info.value)
+    finally:
+        await store.close()
+        await runner.cleanup()

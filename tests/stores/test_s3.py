@@ -60,8 +60,9 @@ def _child_read(blob: bytes, q: multiprocessing.Queue) -> None:
     q.put(arr[...].tolist())
 
 
-def test_end_to_end_url_and_other_process(s3_endpoint: str, s3_bucket: str) -> None:
-    opts = {"endpoint_url": s3_endpoint, **S3_CREDENTIALS}
+@pytest.mark.parametrize("fast_path", [True, False], ids=["lean", "aiobotocore"])
+def test_end_to_end_url_and_other_process(s3_endpoint: str, s3_bucket: str, fast_path: bool) -> None:
+    opts = {"endpoint_url": s3_endpoint, **S3_CREDENTIALS, "fast_path": fast_path}
     url = f"s3://{s3_bucket}/data/demo.zarr"
     z = azarr.open_array(url, mode="w", shape=(256, 256), chunks=(32, 32), dtype="f4", storage_options=opts)
     data = np.random.default_rng(3).standard_normal((256, 256)).astype("f4")
@@ -186,15 +187,17 @@ async def test_follows_bucket_region_redirect() -> None:
         await server.wait_closed()
 
 
-def test_proxy_environment_routes_through_aiobotocore(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_proxies_the_lean_client_cannot_speak_route_through_aiobotocore(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-    assert S3Store("bkt")._fast is False  # the lean client does not speak to proxies
-    monkeypatch.setenv("NO_PROXY", "s3.amazonaws.com")
-    assert S3Store("bkt")._fast is True
-    assert S3Store("bkt", config_kwargs={"proxies": {"https": "http://p:1"}})._fast is False
+    assert S3Store("bkt")._fast is True  # a plain http:// proxy: the lean client tunnels through it
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://proxy.example:1080")
+    assert S3Store("bkt")._fast is False  # SOCKS: aiobotocore's business
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert S3Store("bkt", config_kwargs={"proxies": {"https": "https://p:1"}})._fast is False
     assert S3Store("bkt", fast_path=False)._fast is False
+    assert S3Store("data--usw2-az1--x-s3")._fast is False  # S3 Express: session auth
 
 
 async def test_large_object_replaced_mid_read_is_reread(s3_endpoint: str, s3_bucket: str) -> None:
@@ -206,7 +209,7 @@ async def test_large_object_replaced_mid_read_is_reread(s3_endpoint: str, s3_buc
     store = S3Store(s3_bucket, "big", endpoint_url=s3_endpoint, **S3_CREDENTIALS, part_size=1000,
                     retry=RetryPolicy(attempts=3, base_delay=0.01))
     try:
-        client: ObjectClient = store._object_client()
+        client: ObjectClient = await store._object_client()
         plain = client.request_full
         replaced = False
 
@@ -295,3 +298,44 @@ async def test_ranged_reads_through_aiobotocore(s3_endpoint: str, s3_bucket: str
         assert got == {("r", rng): want for rng, want in cases.items()} | {("empty", rng): b"" for rng in cases}
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["lean", "aiobotocore"])
+def test_wrong_secret_is_an_authentication_error_not_a_missing_chunk(
+    s3_endpoint: str, s3_bucket: str, fast_path: bool
+) -> None:
+    from azarr.errors import AuthenticationError
+
+    good = {"endpoint_url": s3_endpoint, **S3_CREDENTIALS}
+    url = f"s3://{s3_bucket}/auth.zarr"
+    z = azarr.open_array(url, mode="w", shape=(8,), chunks=(4,), dtype="i4", fill_value=-1, storage_options=good)
+    z[...] = np.arange(8)
+    wrong = {**good, "secret": "not-the-secret", "fast_path": fast_path, "retry": RetryPolicy(attempts=1)}
+    with pytest.raises(AuthenticationError) as info:
+        azarr.open_array(url, mode="r", storage_options=wrong)
+    assert s3_bucket in str(info.value) and "not-the-secret" not in str(info.value)
+    # a chunk read through refused credentials raises; it never reads as the fill value
+    arr = azarr.open_array(url, mode="r", storage_options=good)
+    refused = arr._async.store = S3Store(s3_bucket, "auth.zarr", **wrong)
+    with pytest.raises(AuthenticationError, match="SignatureDoesNotMatch|403"):
+        arr[...]
+    azarr.sync.run(refused.close())
+    unknown = {**wrong, "key": "AKIAUNKNOWNKEY000000"}
+    with pytest.raises(AuthenticationError, match="InvalidAccessKeyId|403"):
+        azarr.open_array(url, mode="r", storage_options=unknown)
+
+
+def test_tls_options_plumbing() -> None:
+    import ssl
+
+    from azarr.errors import StoreConfigError
+    from azarr.stores import AzureBlobStore, GCSStore
+
+    s = from_url("s3://b/p", client_kwargs={"verify": "/etc/ssl/ca.pem", "endpoint_url": "https://s3.local"})
+    assert isinstance(s, S3Store) and s.ca_bundle == "/etc/ssl/ca.pem"
+    assert pickle.loads(pickle.dumps(s)).ca_bundle == "/etc/ssl/ca.pem"  # a bundle path travels to workers
+    ctx = ssl.create_default_context()
+    for store in (S3Store("b", ssl_context=ctx), GCSStore("b", ssl_context=ctx, token="anon"),
+                  AzureBlobStore("c", account_name="acct", ssl_context=ctx)):
+        with pytest.raises(StoreConfigError, match="ssl_context, which cannot be pickled; pass ca_bundle"):
+            pickle.dumps(store)
