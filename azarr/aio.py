@@ -602,17 +602,17 @@ async def empty(shape: Any, **kwargs: Any) -> AsyncArray:
 
 async def zeros(shape: Any, **kwargs: Any) -> AsyncArray:
     """Create an array of zeros (fill value 0; nothing is stored until written)."""
-    return await create(shape, **{**kwargs, "fill_value": 0})
+    return await create(shape, fill_value=0, **kwargs)
 
 
 async def ones(shape: Any, **kwargs: Any) -> AsyncArray:
     """Create an array of ones (fill value 1; nothing is stored until written)."""
-    return await create(shape, **{**kwargs, "fill_value": 1})
+    return await create(shape, fill_value=1, **kwargs)
 
 
 async def full(shape: Any, fill_value: Any, **kwargs: Any) -> AsyncArray:
     """Create an array filled with ``fill_value`` (nothing is stored until written)."""
-    return await create(shape, **{**kwargs, "fill_value": fill_value})
+    return await create(shape, fill_value=fill_value, **kwargs)
 
 
 def _like(a: Any, kwargs: Mapping[str, Any], keep_fill: bool = False) -> dict[str, Any]:
@@ -668,6 +668,7 @@ async def save_array(
     arr: Any,
     *,
     zarr_format: int | str | None = None,
+    zarr_version: int | str | None = None,
     path: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
     **kwargs: Any,
@@ -677,10 +678,10 @@ async def save_array(
     data = _as_ndarray(arr, "arr")
     mode = _check_mode(kwargs.pop("mode", "a"))
     overwrite = bool(kwargs.pop("overwrite", None)) or mode == "w"
-    zarr_format, extra = _keywords("save_array", zarr_format, kwargs, creating=True)
+    zarr_format, extra = _keywords("save_array", zarr_format, {"zarr_version": zarr_version, **kwargs}, creating=True)
+    extra.setdefault("chunks", constructors.shape_and_chunks(data)[1])
     new = await create(
         data.shape,
-        chunks=constructors.shape_and_chunks(data)[1],
         dtype=data.dtype,
         store=store,
         path=path,
@@ -696,6 +697,7 @@ async def save_group(
     store: StoreLike,
     *args: Any,
     zarr_format: int | str | None = None,
+    zarr_version: int | str | None = None,
     path: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
     **kwargs: Any,
@@ -708,6 +710,7 @@ async def save_group(
         arrays[k] = _as_ndarray(v, f"keyword argument {k!r}")
     if not arrays:
         raise ValueError("at least one array must be provided")
+    zarr_format, _ = _keywords("save_group", zarr_format, {"zarr_version": zarr_version}, creating=False)
     s = _store(store, "w", storage_options)
     grp = await AsyncGroup.create(s, normalize_path(path), overwrite=True, zarr_format=zarr_format)
     for name, data in arrays.items():  # one after another: each reads the group it lands in
@@ -718,13 +721,15 @@ async def save(
     store: StoreLike,
     *args: Any,
     zarr_format: int | str | None = None,
+    zarr_version: int | str | None = None,
     path: str | None = None,
     **kwargs: Any,
 ) -> None:
-    """:func:`save_array` for one positional array, else :func:`save_group`."""
+    """:func:`save_array` for one positional array, else :func:`save_group` (keyword
+    arguments are arrays to save under their names)."""
     if not args and not kwargs:
         raise ValueError("at least one array must be provided")
-    zarr_format, kwargs = _keywords("save", zarr_format, kwargs, creating=True)
+    zarr_format, _ = _keywords("save", zarr_format, {"zarr_version": zarr_version}, creating=False)
     if len(args) == 1 and not kwargs:
         await save_array(store, args[0], zarr_format=zarr_format, path=path)
     else:

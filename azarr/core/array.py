@@ -54,16 +54,18 @@ def missing_value(metadata: Any) -> Any:
     return fill_scalar(metadata)
 
 
-def _bytestr(n: int) -> str:
-    """A byte count as zarr-python prints it in ``info`` (``"1048576 (1.0M)"``)."""
-    if n <= 2**10:
-        return str(n)
+def _human_size(n: int) -> str:
     size = float(n)
-    for unit in ("", "K", "M", "G", "T", "P"):
-        if size < 2**10 or unit == "P":
-            break
+    for unit in ("", "K", "M", "G", "T"):
+        if size < 2**10:
+            return f"{size:.1f}{unit}" if unit else str(n)
         size /= 2**10
-    return f"{n} ({size:.1f}{unit})"
+    return f"{size:.1f}P"
+
+
+def _bytestr(n: int) -> str:
+    """A byte count as zarr-python 3 prints it in ``info`` (``"1048576 (1.0M)"``)."""
+    return str(n) if n < 2**10 else f"{n} ({_human_size(n)})"
 
 
 def _show_scalar(value: Any) -> str:
@@ -508,10 +510,11 @@ class AsyncArray(NodeBase):
         return [("Compressor", repr(meta.compressor)), ("Filters", repr(meta.filters))]
 
     def info_items(self) -> list[tuple[str, str]]:
-        """(label, value) rows describing the array without any I/O, as shown by ``info``."""
-        return [
+        """(label, value) rows describing the array without any I/O, as shown by ``info``
+        (zarr-python 3's rows, plus the array's name and store)."""
+        items: list[tuple[str, str]] = [
             ("Name", self.name),
-            ("Type", "azarr.Array"),
+            ("Type", "Array"),
             ("Zarr format", str(self.zarr_format)),
             ("Data type", str(self.dtype)),
             ("Fill value", _show_scalar(self.fill_value)),
@@ -519,12 +522,12 @@ class AsyncArray(NodeBase):
             ("Chunk shape", str(self.chunks)),
             ("Order", self.order),
             ("Read-only", str(self.read_only)),
-            *self._codec_info(),
-            ("Store type", f"{type(self.store).__module__}.{type(self.store).__name__}"),
+            ("Store type", type(self.store).__name__),
             ("Store", self.store.name),
+            *self._codec_info(),
             ("No. bytes", _bytestr(self.nbytes)),
-            ("Chunks", str(self.nchunks)),
         ]
+        return items
 
     async def info_complete_items(self) -> list[tuple[str, str]]:
         """:meth:`info_items` plus what needs the store: bytes stored, storage ratio and
@@ -533,7 +536,7 @@ class AsyncArray(NodeBase):
         items = self.info_items()
         if stored > 0:
             items += [("No. bytes stored", _bytestr(stored)), ("Storage ratio", f"{self.nbytes / stored:.1f}")]
-        items.append(("Chunks initialized", f"{initialized}/{self.nchunks}"))
+        items.append(("Chunks Initialized", f"{initialized}/{self.nchunks}"))
         return items
 
     async def nbytes_stored(self) -> int:

@@ -9,6 +9,7 @@ without ``zarr_format`` inside an existing hierarchy takes the hierarchy's forma
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -112,11 +113,28 @@ def _v2_options(options: dict[str, Any], dtype: Any) -> dict[str, Any]:
             pass
         else:
             options["compressor"] = compressors
+    # configurations as the stored JSON gives them back (tuples become lists), so the new
+    # array's codecs equal those of the same array opened later
+    for key in ("compressor", "filters"):
+        value = options.get(key)
+        if value is not None and not isinstance(value, str):
+            options[key] = _as_json(value)
     for unknown in ("serializer", "dimension_names", "chunk_key_encoding"):
         if options.get(unknown) is not None:
             raise MetadataError(f"{unknown}= is a Zarr v3 keyword; it cannot be used with zarr_format=2")
         options.pop(unknown, None)
     return options
+
+
+def _as_json(value: Any) -> Any:
+    """numcodecs codecs (or configs, or a list of them) as JSON-normalised config dicts."""
+    if isinstance(value, (list, tuple)):
+        return [_as_json(v) for v in value]
+    config = value.get_config() if hasattr(value, "get_config") else value
+    try:
+        return json.loads(json.dumps(config))
+    except (TypeError, ValueError):
+        return config  # not JSON: the metadata model reports it, naming the key
 
 
 def _v3_options(options: dict[str, Any], dtype: Any) -> dict[str, Any]:

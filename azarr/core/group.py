@@ -215,15 +215,15 @@ class AsyncGroup(NodeBase):
 
     async def zeros(self, name: str, **kwargs: Any) -> AsyncArray:
         """Create an array of zeros (fill value 0)."""
-        return await self.create_array(name, **{**kwargs, "fill_value": 0})
+        return await self.create_array(name, fill_value=0, **kwargs)
 
     async def ones(self, name: str, **kwargs: Any) -> AsyncArray:
         """Create an array of ones (fill value 1)."""
-        return await self.create_array(name, **{**kwargs, "fill_value": 1})
+        return await self.create_array(name, fill_value=1, **kwargs)
 
     async def full(self, name: str, fill_value: Any, **kwargs: Any) -> AsyncArray:
         """Create an array filled with ``fill_value``."""
-        return await self.create_array(name, **{**kwargs, "fill_value": fill_value})
+        return await self.create_array(name, fill_value=fill_value, **kwargs)
 
     async def array(self, name: str, data: Any = None, **kwargs: Any) -> AsyncArray:
         """Create an array holding ``data`` (zarr-python 2's ``Group.array``; 3's keyword form
@@ -387,25 +387,26 @@ class AsyncGroup(NodeBase):
         await delete_node(self.store, path, self.context)
 
     async def tree(self, level: int | None = None) -> str:
-        """A text tree of the hierarchy below this group (arrays show shape and dtype),
-        ``level`` levels deep (all when None)."""
-        lines = [self.name if self.path else "/"]
+        """A text tree of the hierarchy below this group, laid out as zarr-python 3 lays it
+        out (the group's name, then one line per node; arrays show shape and dtype).
+        ``level`` is zarr-python 3's depth limit: 0 shows the children only, 1 their
+        children too, ... (None: everything)."""
+        lines = [self.name]
 
-        async def walk(group: AsyncGroup, indent: str, depth: int = 1) -> None:
-            if level is not None and depth > level:
-                return
+        async def walk(group: AsyncGroup, prefix: str, depth: int) -> None:
             members = await group.members()
             for i, (name, node) in enumerate(members):
                 last = i == len(members) - 1
-                branch = "└── " if last else "├── "
+                connector = "└── " if last else "├── "
                 if isinstance(node, AsyncArray):
-                    lines.append(f"{indent}{branch}{name} {node.shape} {node.dtype}")
+                    lines.append(f"{prefix}{connector}{name} {node.shape} {node.dtype}")
                 else:
-                    lines.append(f"{indent}{branch}{name}")
-                    await walk(node, indent + ("    " if last else "│   "), depth + 1)
+                    lines.append(f"{prefix}{connector}{name}")
+                    if level is None or depth < level:
+                        await walk(node, prefix + ("    " if last else "│   "), depth + 1)
 
-        await walk(self, "")
-        return "\n".join(lines)
+        await walk(self, "", 0)
+        return "\n".join(lines) + "\n"
 
     def info_items(self) -> list[tuple[str, str]]:
         """(label, value) rows describing the group."""

@@ -32,7 +32,9 @@ def _v2_view(meta: Any, dtype: np.dtype | None, shape: Any, chunks: Any, fill_va
         changes["filters"] = [_astype_config(meta.dtype, dtype), *(changes.get("filters", meta.filters) or [])]
     if dtype is not None:
         changes["dtype"] = dtype
-    return dataclasses.replace(meta, **changes, **_grid(meta, shape, chunks, new_dtype), fill_value=_fill(meta.fill_value, fill_value, new_dtype))
+    # zarr-python 2 keeps the array's fill value (unconverted) unless one is given
+    fill = meta.fill_value if fill_value is None else _fill(None, fill_value, new_dtype)
+    return dataclasses.replace(meta, **changes, **_grid(meta, shape, chunks, new_dtype), fill_value=fill)
 
 
 def _v3_view(meta: Any, dtype: np.dtype | None, shape: Any, chunks: Any, fill_value: Any, filters: Any, astype: bool) -> Any:
