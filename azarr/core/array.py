@@ -536,7 +536,7 @@ class AsyncArray(NodeBase):
         items = self.info_items()
         if stored > 0:
             items += [("No. bytes stored", _bytestr(stored)), ("Storage ratio", f"{self.nbytes / stored:.1f}")]
-        items.append(("Chunks Initialized", f"{initialized}/{self.nchunks}"))
+        items.append(("Chunks Initialized", str(initialized)))
         return items
 
     async def nbytes_stored(self) -> int:

@@ -101,16 +101,17 @@ def _v2_options(options: dict[str, Any], dtype: Any) -> dict[str, Any]:
             "an object array (dtype=object) needs object_codec= (e.g. numcodecs.VLenUTF8(), VLenBytes(), "
             "VLenArray(dtype), JSON(), MsgPack()) or an object codec in filters="
         )
-    compressors = options.pop("compressors", None)
-    if compressors is not None:  # zarr-python 3's spelling for v2 arrays: at most one compressor
+    compressors = options.pop("compressors", "auto")
+    if not (isinstance(compressors, str) and compressors == "auto"):
+        # zarr-python 3's spelling for v2 arrays: at most one compressor; None means none
         if "compressor" in options:
             raise MetadataError("give compressor= or compressors=, not both")
-        if isinstance(compressors, (list, tuple)):
+        if compressors is None:
+            options["compressor"] = None
+        elif isinstance(compressors, (list, tuple)):
             if len(compressors) > 1:
                 raise MetadataError(f"Zarr v2 arrays take at most one compressor, got {len(compressors)}")
             options["compressor"] = compressors[0] if compressors else None
-        elif compressors == "auto":
-            pass
         else:
             options["compressor"] = compressors
     # configurations as the stored JSON gives them back (tuples become lists), so the new
