@@ -20,6 +20,7 @@ from azarr.core.creation import CREATION_OPTIONS, UNSET, translate_keywords
 from azarr.core.group import AsyncGroup
 from azarr.core.hierarchy import NodeContext, Prefetched, normalize_path
 from azarr.errors import (
+    ArgumentError,
     ArrayNotFoundError,
     ContainsArrayError,
     ContainsGroupError,
@@ -88,7 +89,7 @@ def _keywords(fn: str, zarr_format: Any, kwargs: Mapping[str, Any], *, creating:
     fmt = out.pop("zarr_format", None)
     unknown = sorted(k for k in out if k not in CREATION_OPTIONS and k not in ("write_empty_chunks", "order", "chunks"))
     if unknown and not creating:
-        raise TypeError(f"{fn}() got unexpected keyword arguments: {', '.join(unknown)}")
+        raise ArgumentError(f"{fn}() got unexpected keyword arguments: {', '.join(unknown)}")
     return fmt, out
 
 
@@ -248,7 +249,7 @@ async def open_group(
     """
     zarr_format, extra = _keywords("open_group", zarr_format, kwargs, creating=False)
     if extra:
-        raise TypeError(f"open_group() got unexpected keyword arguments: {', '.join(sorted(extra))}")
+        raise ArgumentError(f"open_group() got unexpected keyword arguments: {', '.join(sorted(extra))}")
     mode = _check_mode(mode)
     s = _store(store, mode, storage_options)
     p = normalize_path(path)
@@ -412,7 +413,7 @@ async def create_array(
     """
     if data is not None:
         if shape is not None or dtype is not None:
-            raise ValueError("create_array(): give shape and dtype, or data, not both")
+            raise ArgumentError("create_array(): give shape and dtype, or data, not both")
         if constructors.as_async_array(data) is not None:
             return await from_array(
                 store, data=data, name=name, chunks="keep" if chunks == "auto" else chunks, write_data=write_data,
@@ -426,7 +427,7 @@ async def create_array(
         data = constructors.data_args(data, sized)
         shape, dtype, chunks = sized["shape"], sized["dtype"], sized["chunks"]
     if shape is None or dtype is None:
-        raise TypeError("create_array() needs shape= and dtype= (or data=)")
+        raise ArgumentError("create_array() needs shape= and dtype= (or data=)")
     options = {k: v for k, v in (("filters", filters), ("serializer", serializer)) if not _is_auto(v)}
     if not _is_auto(compressors):
         options["compressors"] = compressors
@@ -575,7 +576,7 @@ async def create_group(
     top of a new one)."""
     zarr_format, extra = _keywords("create_group", zarr_format, kwargs, creating=False)
     if extra:
-        raise TypeError(f"create_group() got unexpected keyword arguments: {', '.join(sorted(extra))}")
+        raise ArgumentError(f"create_group() got unexpected keyword arguments: {', '.join(sorted(extra))}")
     s = _store(store, "a", storage_options)
     return await AsyncGroup.create(s, normalize_path(path), attributes=attributes, overwrite=overwrite, zarr_format=zarr_format)
 
@@ -659,7 +660,7 @@ def _as_ndarray(value: Any, what: str) -> Any:
     if np.isscalar(value):
         return np.array(value)
     if not (hasattr(value, "shape") and hasattr(value, "dtype")):
-        raise TypeError(f"{what} must be a numpy or other array-like with shape and dtype, got {type(value).__name__}")
+        raise ArgumentError(f"{what} must be a numpy or other array-like with shape and dtype, got {type(value).__name__}")
     return value
 
 
@@ -709,7 +710,7 @@ async def save_group(
     for k, v in kwargs.items():
         arrays[k] = _as_ndarray(v, f"keyword argument {k!r}")
     if not arrays:
-        raise ValueError("at least one array must be provided")
+        raise ArgumentError("at least one array must be provided")
     zarr_format, _ = _keywords("save_group", zarr_format, {"zarr_version": zarr_version}, creating=False)
     s = _store(store, "w", storage_options)
     grp = await AsyncGroup.create(s, normalize_path(path), overwrite=True, zarr_format=zarr_format)
@@ -728,7 +729,7 @@ async def save(
     """:func:`save_array` for one positional array, else :func:`save_group` (keyword
     arguments are arrays to save under their names)."""
     if not args and not kwargs:
-        raise ValueError("at least one array must be provided")
+        raise ArgumentError("at least one array must be provided")
     zarr_format, _ = _keywords("save", zarr_format, {"zarr_version": zarr_version}, creating=False)
     if len(args) == 1 and not kwargs:
         await save_array(store, args[0], zarr_format=zarr_format, path=path)

@@ -15,6 +15,7 @@ from azarr import aio
 from azarr.core.array import AsyncArray
 from azarr.core.copy import LogLike
 from azarr.core.group import AsyncGroup
+from azarr.errors import ArgumentError, ContainsArrayError
 from azarr.sync import Array, Group, Tree, run
 
 
@@ -29,8 +30,10 @@ def _unwrap(obj: Any) -> Any:
 
 def _group(obj: Any, what: str) -> AsyncGroup:
     node = _unwrap(obj)
+    if isinstance(node, AsyncArray):
+        raise ContainsArrayError(f"{what} must be a group, but {node.name} in {node.store.name} is an array")
     if not isinstance(node, AsyncGroup):
-        raise TypeError(f"{what} must be a group, got {obj!r}")
+        raise ArgumentError(f"{what} must be a group, got {obj!r}")
     return node
 
 

@@ -154,6 +154,12 @@ class CopyError(AzarrError, RuntimeError):
 # --- runtime --------------------------------------------------------------------------
 
 
+class ArgumentError(AzarrError, TypeError, ValueError):
+    """A call's arguments are wrong: an unknown or missing keyword, conflicting ones, a value
+    of the wrong kind. zarr-python raises ``TypeError`` for some of these and ``ValueError``
+    for others, so this is both."""
+
+
 class UnsupportedOptionError(AzarrError, TypeError):
     """A zarr-python keyword or feature azarr cannot honour (``synchronizer``, ``chunk_store``,
     ``meta_array``, ...); the message says why and what to do instead."""

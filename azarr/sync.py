@@ -23,7 +23,7 @@ from azarr import aio
 from azarr.core.array import AsyncArray
 from azarr.core.group import AsyncGroup
 from azarr.core.hierarchy import NodeContext
-from azarr.errors import SyncShimError
+from azarr.errors import ArgumentError, SyncShimError
 from azarr.meta.formats import detect
 
 T = TypeVar("T")
@@ -329,13 +329,13 @@ class Array:
         """Iterate over ``z[start:end]`` along the first axis, one row of chunks read at a time."""
         a = self._async
         if not a.shape:
-            raise TypeError("iteration over a 0-d array")
+            raise ArgumentError("iteration over a 0-d array")
         n = a.shape[0]
         start = 0 if start is None else start
         end = n if end is None or end > n else end
         for value, what in ((start, "start"), (end, "end")):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{what} must be a nonnegative integer, got {value!r}")
+                raise ArgumentError(f"{what} must be a nonnegative integer, got {value!r}")
         return self._rows(start, end, a.chunks[0])
 
     def _rows(self, start: int, end: int, step: int) -> Iterator[Any]:

@@ -10,6 +10,7 @@ zarr-python 3's Zstd). Known differences by design are named where a snippet ski
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,11 @@ SNIPPETS: dict[str, str] = {}
 OPTIONS: dict[str, dict[str, Any]] = {}
 
 
-def snippet(name: str, **options: Any) -> Any:
+def snippet(name: str, setup: str = "", **options: Any) -> Any:
+    """Register a snippet (the function's docstring), after ``setup`` code if given."""
+
     def register(fn: Any) -> Any:
-        SNIPPETS[name] = fn.__doc__
+        SNIPPETS[name] = textwrap.dedent(setup) + textwrap.dedent(fn.__doc__)
         OPTIONS[name] = options
         return fn
 
@@ -283,6 +286,90 @@ def _keywords() -> None:
     err("open_missing_r", lambda: zarr.open_array(R + "/missing", mode="r"))
     err("open_group_missing_r", lambda: zarr.open_group(R + "/missing2", mode="r"))
     err("create_w_minus", lambda: zarr.create((4,), store=R + "/v", overwrite=False, compressor=None))
+    """
+
+
+COPY_SOURCE = """
+def store(p):  # the one line that differs: zarr-python 2 and azarr name their local store differently
+    return zarr.DirectoryStore(p) if hasattr(zarr, "DirectoryStore") else zarr.stores.LocalStore(p)
+
+kw = dict(compressor=numcodecs.Zlib(level=1), dimension_separator=".")
+src = zarr.open_group(R + "/src", mode="w", zarr_version=2)
+src.attrs["title"] = "source"
+a = src.create("a", shape=(6, 4), chunks=(3, 2), dtype="i4", fill_value=-1, **kw)
+a[...] = np.arange(24).reshape(6, 4)
+a.attrs["unit"] = "m"
+sub = src.create_group("sub")
+sub.attrs["level"] = 1
+b = sub.create("b", shape=(5,), chunks=(2,), dtype="f8", **kw)
+b[...] = np.linspace(0.5, 1, 5)
+sub.create_group("deeper").create("c", shape=(2, 2), chunks=(2, 2), dtype="u1", **kw)[...] = 7
+"""
+
+
+@snippet("copy", setup=COPY_SOURCE, bytes_exact=False)
+def _copy() -> None:
+    """
+    dst = zarr.open_group(R + "/dst", mode="w", zarr_version=2)
+    log = []
+    rec("copy_array", zarr.copy(a, dst, log=log.append))
+    rec("copy_group", zarr.copy(sub, dst, log=log.append))
+    rec("copy_named", zarr.copy(src, dst, name="whole", log=log.append))
+    rec("log", log)
+    err("exists_raise", lambda: zarr.copy(a, dst))
+    err("exists_raise_group", lambda: zarr.copy(src, dst, name="a"))
+    log2 = []
+    rec("skip", zarr.copy(src, dst, name="whole", if_exists="skip", log=log2.append))
+    rec("replace", zarr.copy(a, dst, if_exists="replace", log=log2.append))
+    rec("skip_initialized", zarr.copy(sub, dst, if_exists="skip_initialized", log=log2.append))
+    rec("dry_run", zarr.copy(src, dst, name="dry", dry_run=True, log=log2.append))
+    rec("shallow", zarr.copy(src, dst, name="shallow", shallow=True, log=log2.append))
+    rec("without_attrs", zarr.copy(src, dst, name="noattrs", without_attrs=True, log=log2.append))
+    rec("rechunked", zarr.copy(a, dst, name="rechunked", chunks=(2, 4), log=log2.append))
+    rec("log2", log2)
+    seen = []
+    dst.visit(seen.append)
+    rec("dst_nodes", seen)
+    rec("dst_data", [dst["whole/sub/b"][...], dst["a"][...], dst["rechunked"][...], dst["rechunked"].chunks])
+    rec("attrs", [dict(dst["whole"].attrs), dict(dst["whole/a"].attrs), dict(dst["noattrs"].attrs),
+                  dict(dst["noattrs/a"].attrs)])
+    err("root_without_name", lambda: zarr.copy(src, dst))
+    err("bad_if_exists", lambda: zarr.copy(a, dst, name="x", if_exists="nope"))
+    err("dest_not_group", lambda: zarr.copy(a, a))
+    """
+
+
+@snippet("copy_all", setup=COPY_SOURCE, bytes_exact=False)
+def _copy_all() -> None:
+    """
+    dst = zarr.open_group(R + "/dst", mode="w", zarr_version=2)
+    log = []
+    rec("copy_all", zarr.copy_all(src, dst, log=log.append))
+    rec("attrs", dict(dst.attrs))
+    rec("again_skip", zarr.copy_all(src, dst, if_exists="skip", log=log.append))
+    err("again_raise", lambda: zarr.copy_all(src, dst))
+    rec("again_replace", zarr.copy_all(src, dst, if_exists="replace", log=log.append))
+    rec("log", log)
+    rec("data", dst["sub/deeper/c"][...])
+    """
+
+
+@snippet("copy_store", setup=COPY_SOURCE)
+def _copy_store() -> None:
+    """
+    log = []
+    rec("all", zarr.copy_store(store(R + "/src"), store(R + "/cs"), log=log.append))
+    rec("sub", zarr.copy_store(store(R + "/src"), store(R + "/cs2"), source_path="sub", dest_path="moved/x",
+                               log=log.append))
+    rec("excludes", zarr.copy_store(store(R + "/src"), store(R + "/cs3"), excludes=["sub"], includes=["sub/b"],
+                                    log=log.append))
+    err("exists", lambda: zarr.copy_store(store(R + "/src"), store(R + "/cs")))
+    rec("skip", zarr.copy_store(store(R + "/src"), store(R + "/cs"), if_exists="skip", log=log.append))
+    rec("replace", zarr.copy_store(store(R + "/src"), store(R + "/cs"), if_exists="replace"))
+    rec("dry_run", zarr.copy_store(store(R + "/src"), store(R + "/cs4"), dry_run=True, log=log.append))
+    err("bad_if_exists", lambda: zarr.copy_store(store(R + "/src"), store(R + "/cs5"), if_exists="skip_initialized"))
+    rec("log", log)
+    rec("read_back", zarr.open_group(R + "/cs2/moved/x", mode="r")["b"][...])
     """
 
 

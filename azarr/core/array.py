@@ -32,6 +32,7 @@ from azarr.core.hierarchy import (
     read_lineage,
 )
 from azarr.errors import (
+    ArgumentError,
     ArrayNotFoundError,
     ConsolidatedMetadataError,
     ContainsArrayError,
@@ -338,13 +339,13 @@ class AsyncArray(NodeBase):
         """Yield ``z[i]`` for ``start <= i < end`` along the first axis, reading one row of
         chunks at a time (zarr-python 2's ``islice``)."""
         if not self.shape:
-            raise TypeError("iteration over a 0-d array")
+            raise ArgumentError("iteration over a 0-d array")
         n = self.shape[0]
         start = 0 if start is None else start
         end = n if end is None or end > n else end
         for value, what in ((start, "start"), (end, "end")):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{what} must be a nonnegative integer, got {value!r}")
+                raise ArgumentError(f"{what} must be a nonnegative integer, got {value!r}")
         step = self.chunks[0]
         block: Any = None
         block_start = -1

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from azarr.core.array import AsyncArray
+from azarr.errors import ShapeMismatchError
 
 
 def as_async_array(obj: Any) -> AsyncArray | None:
@@ -71,7 +72,7 @@ def data_args(data: Any, kwargs: dict[str, Any]) -> Any:
     shape, chunks = shape_and_chunks(data)
     given = kwargs.get("shape")
     if given is not None and ((int(given),) if np.ndim(given) == 0 else tuple(int(s) for s in given)) != shape:
-        raise ValueError(f"shape={given!r} does not match the shape of data {shape}")
+        raise ShapeMismatchError(f"shape={given!r} does not match the shape of data {shape}")
     kwargs["shape"] = shape
     if kwargs.get("dtype") is None:
         kwargs["dtype"] = data.dtype

@@ -48,7 +48,7 @@ from azarr.core.hierarchy import (
     read_lineage,
 )
 from azarr.core.streams import WINDOW_BYTES, keys_under, stream_values
-from azarr.errors import CopyError, InvalidKeyError, NodeNotFoundError
+from azarr.errors import ArgumentError, ContainsArrayError, CopyError, InvalidKeyError, NodeNotFoundError
 from azarr.meta.formats import NODE_DOCUMENTS, Node, format_for
 from azarr.stores.base import Store
 
@@ -77,7 +77,7 @@ class CopyLog:
         elif hasattr(log, "write"):
             self._file = log
         else:
-            raise TypeError(f"log must be a callable, a file path or a file-like object, got {log!r}")
+            raise ArgumentError(f"log must be a callable, a file path or a file-like object, got {log!r}")
 
     def __call__(self, message: str) -> None:
         if self._func is not None:
@@ -143,7 +143,7 @@ async def copy_store(
     an ``includes`` one. ``if_exists``: ``raise`` (before anything is written),
     ``replace`` or ``skip``. Returns ``(n_copied, n_skipped, n_bytes_copied)``."""
     if if_exists not in STORE_IF_EXISTS:
-        raise ValueError(f"if_exists must be one of {list(STORE_IF_EXISTS)!r}; found {if_exists!r}")
+        raise ArgumentError(f"if_exists must be one of {list(STORE_IF_EXISTS)!r}; found {if_exists!r}")
     src_prefix = normalize_path(source_path)
     dst_prefix = normalize_path(dest_path)
     excl, incl = _compile(excludes, flags), _compile(includes, flags)
@@ -364,8 +364,10 @@ async def copy_array_data(source: AsyncArray, target: AsyncArray, *, budget: int
 
 
 def _group_ref(dest: AsyncGroup) -> AsyncGroup:
+    if isinstance(dest, AsyncArray):
+        raise ContainsArrayError(f"dest must be a group, but {dest.name} in {dest.store.name} is an array")
     if not isinstance(dest, AsyncGroup):
-        raise TypeError(f"dest must be a group, got {dest!r}")
+        raise ArgumentError(f"dest must be a group, got {dest!r}")
     return dest
 
 
@@ -385,7 +387,7 @@ async def copy_nodes(
     it recreated at its copy."""
     dest = _group_ref(dest)
     if if_exists not in IF_EXISTS:
-        raise ValueError(f"if_exists must be one of {list(IF_EXISTS)!r}; found {if_exists!r}")
+        raise ArgumentError(f"if_exists must be one of {list(IF_EXISTS)!r}; found {if_exists!r}")
     create_kws = dict(create_kws or {})
     writer = CopyLog(log)
     try:
@@ -520,7 +522,7 @@ async def copy(
     if name is None:
         name = source.basename
         if not name:
-            raise TypeError("source has no name, please provide the `name` parameter to indicate a name to copy to")
+            raise ArgumentError("source has no name, please provide the `name` parameter to indicate a name to copy to")
     if not normalize_path(name):
         raise InvalidKeyError(f"cannot copy into the destination group itself (name={name!r})")
     return await copy_nodes(
@@ -549,7 +551,7 @@ async def copy_all(
     attributes into the destination's (zarr-python 2's ``copy_all``)."""
     dest = _group_ref(dest)
     if not isinstance(source, AsyncGroup):
-        raise TypeError(f"source must be a group, got {source!r}")
+        raise ArgumentError(f"source must be a group, got {source!r}")
     members = await source.members()
     counts = await copy_nodes(
         [(m, n) for n, m in members],

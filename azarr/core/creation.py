@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from azarr.errors import MetadataError, UnsupportedOptionError
+from azarr.errors import ArgumentError, MetadataError, UnsupportedOptionError
 from azarr.meta.formats import format_for
 
 #: keywords only Zarr v2 knows
@@ -195,7 +195,7 @@ def build_array_metadata(zarr_format: Any, shape: Any, chunks: Any, dtype: Any, 
     opts = {k: v for k, v in options.items() if v is not _UNSET}
     unknown = sorted(set(opts) - CREATION_OPTIONS)
     if unknown:
-        raise TypeError(f"unexpected array creation keyword(s): {', '.join(unknown)}")
+        raise ArgumentError(f"unexpected array creation keyword(s): {', '.join(unknown)}")
     if dtype is bytes:
         dtype = "bytes"  # zarr-python 2's spelling of variable-length bytes
     if fmt.key == 2:

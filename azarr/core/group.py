@@ -21,6 +21,7 @@ from azarr.core.hierarchy import (
     read_lineage,
 )
 from azarr.errors import (
+    ArgumentError,
     ContainsArrayError,
     ContainsGroupError,
     GroupNotFoundError,
@@ -203,7 +204,7 @@ class AsyncGroup(NodeBase):
         if data is not None:
             data = data_args(data, kwargs)
         if kwargs.get("shape") is None:
-            raise TypeError(f"create_array({name!r}) needs shape= (or data=)")
+            raise ArgumentError(f"create_array({name!r}) needs shape= (or data=)")
         arr = await AsyncArray.create(self.store, self._child(name), context=self.context, **kwargs)
         if data is not None and write:
             await write_data(arr, data)
