@@ -178,11 +178,13 @@ async def open_array(
     """
     read_only = bool(kwargs.pop("read_only", False))
     zarr_format, extra = _keywords(
-        "open_array", zarr_format, {"write_empty_chunks": write_empty_chunks, **kwargs}, creating=mode != "r"
+        "open_array",
+        zarr_format,
+        {"write_empty_chunks": write_empty_chunks, "chunks": chunks, **kwargs},
+        creating=mode != "r",
     )
     write_empty_chunks = bool(extra.pop("write_empty_chunks", None))
-    if chunks is None:
-        chunks = extra.pop("chunks", None)
+    chunks = extra.pop("chunks", None)
     mode = _check_mode(mode)
     s = _store(store, mode, storage_options)
     p = normalize_path(path)
@@ -298,11 +300,12 @@ async def create(
     """
     read_only = bool(kwargs.pop("read_only", False))
     kwargs.pop("mode", None)
-    zarr_format, extra = _keywords("create", zarr_format, {"write_empty_chunks": write_empty_chunks, **kwargs}, creating=True)
+    zarr_format, extra = _keywords(
+        "create", zarr_format, {"write_empty_chunks": write_empty_chunks, "chunks": chunks, **kwargs}, creating=True
+    )
     write_empty_chunks = bool(extra.pop("write_empty_chunks", None))
-    if chunks is None:
-        chunks = extra.pop("chunks", None)
-    elif isinstance(chunks, str) and chunks == "auto":
+    chunks = extra.pop("chunks", None)
+    if isinstance(chunks, str) and chunks == "auto":
         chunks = None
     s = _store(store, "a", storage_options)
     arr = await AsyncArray.create(

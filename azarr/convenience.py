@@ -30,7 +30,7 @@ def _unwrap(obj: Any) -> Any:
 
 def _group(obj: Any, what: str) -> AsyncGroup:
     node = _unwrap(obj)
-    if isinstance(node, AsyncArray):
+    if isinstance(node, AsyncArray) and what == "dest":  # zarr-python's ValueError
         raise ContainsArrayError(f"{what} must be a group, but {node.name} in {node.store.name} is an array")
     if not isinstance(node, AsyncGroup):
         raise ArgumentError(f"{what} must be a group, got {obj!r}")

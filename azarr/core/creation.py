@@ -127,6 +127,10 @@ def _v2_options(options: dict[str, Any], dtype: Any) -> dict[str, Any]:
     return options
 
 
+def _is_auto(value: Any) -> bool:
+    return isinstance(value, str) and value == "auto"
+
+
 def _as_json(value: Any) -> Any:
     """numcodecs codecs (or configs, or a list of them) as JSON-normalised config dicts."""
     if isinstance(value, (list, tuple)):
@@ -144,7 +148,7 @@ def _v3_options(options: dict[str, Any], dtype: Any) -> dict[str, Any]:
     options.pop("order", None)  # v3 stores C order; ``order`` is only an in-memory layout there
     codecs = options.pop("codecs", None)
     if codecs is not None:  # zarr-python 3's ``create(codecs=[...])``: the whole chain, as given
-        given = [k for k in ("filters", "serializer", "compressors") if options.get(k) not in (None, "auto")]
+        given = [k for k in ("filters", "serializer", "compressors") if k in options and not _is_auto(options[k])]
         if given:
             raise MetadataError(f"give codecs= or {'/'.join(given)}=, not both")
         for k in ("filters", "serializer", "compressors"):
