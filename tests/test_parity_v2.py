@@ -19,7 +19,6 @@ import pytest
 import azarr
 from tests.parity import assert_same, run_in_process, run_zarr2_snippets
 
-
 SNIPPETS: dict[str, str] = {}
 #: per snippet: assert_same keywords
 OPTIONS: dict[str, dict[str, Any]] = {}
