@@ -296,3 +296,27 @@ def test_copy_failure_surfaces(tmp_path: Path) -> None:
     dst = azarr.open_group(_Failing(), mode="w")
     with pytest.raises(OSError, match="disk full"):
         azarr.copy(src["a"], dst)
+
+
+def test_copy_never_deletes_its_own_source() -> None:
+    store = MemoryStore()
+    src = build_hierarchy(store, 3)
+    before = dict(store._data)
+    with pytest.raises(CopyError, match="part of the source"):
+        azarr.copy(src["sub"], src, if_exists="replace")  # "sub" onto itself
+    with pytest.raises(CopyError, match="part of the source"):
+        azarr.copy(src["sub/deep/b"], src, name="sub", if_exists="replace")  # onto the group holding it
+    assert store._data == before
+    # a copy landing inside its source is planned from the source as it was
+    assert azarr.copy(src, src["sub"], name="backup")[0] == 6  # the root group and its 5 nodes
+    assert sorted(src["sub/backup"].keys()) == ["a", "sub"] and "backup" not in src["sub/backup/sub"]
+    np.testing.assert_array_equal(src["sub/backup/a"][...], src["a"][...])
+
+
+def test_skip_initialized_refuses_a_group_in_the_way() -> None:
+    src = build_hierarchy(MemoryStore(), 3)
+    dst = azarr.group(MemoryStore())
+    dst.create_group("a")
+    with pytest.raises(CopyError, match="group 'a' exists"):
+        azarr.copy(src["a"], dst, if_exists="skip_initialized")
+    assert dst["a"].keys() == []

@@ -186,7 +186,14 @@ def _group() -> None:
     rec("group_keys", sorted(g.group_keys()))
     rec("contains", ["a" in g, "sub" in g, "nope" in g])
     rec("len", len(g))
+    t = g.create_array("codecs", shape=(4, 6), chunks=(2, 3), dtype="<u2",
+                       filters=[zarr.codecs.TransposeCodec(order=(1, 0))],
+                       serializer=zarr.codecs.BytesCodec(endian="big"),
+                       compressors=[zarr.codecs.BloscCodec(cname="lz4", clevel=3, shuffle="bitshuffle")])
+    t[...] = np.arange(24).reshape(4, 6)
+    rec("create_array_codecs", [t[...], [type(c).__name__ for c in (*t.filters, t.serializer, *t.compressors)]])
     rec("tree", str(g.tree()))
+    rec("tree_function", str(zarr.tree(g)))
     rec("tree_level", str(g.tree(level=0)))
     rec("sub_tree", str(sub.tree()))
     err("getitem_missing", lambda: g["nope"])

@@ -49,7 +49,7 @@ from azarr.core.hierarchy import (
 )
 from azarr.core.streams import WINDOW_BYTES, keys_under, stream_values
 from azarr.errors import ArgumentError, ContainsArrayError, CopyError, InvalidKeyError, NodeNotFoundError
-from azarr.meta.formats import NODE_DOCUMENTS, Node, format_for
+from azarr.meta.formats import NODE_DOCUMENTS, Node, detect, format_for
 from azarr.stores.base import Store
 
 #: what a ``log=`` may be: a callable taking one message, a file path, or a writable file
@@ -235,7 +235,12 @@ async def _decide(step: _Step, dest: AsyncGroup, if_exists: str) -> None:
             )
         if if_exists == "skip":
             step.action = "skip"
-        elif if_exists == "skip_initialized" and existing.kind == "array":
+        elif if_exists == "skip_initialized":
+            if existing.kind != "array":
+                raise CopyError(
+                    f"a group {step.target!r} exists in destination {dest.store.name} where array "
+                    f"{step.source.name} would go; nothing was copied"
+                )
             arr = AsyncArray(dest.store, step.target, existing.metadata, existing.attributes, context=dest.context)
             step.action = "skip" if await arr.nchunks_initialized() == arr.nchunks else "replace"
         else:
@@ -254,6 +259,21 @@ async def _decide(step: _Step, dest: AsyncGroup, if_exists: str) -> None:
         return
     for child in step.children:
         await _decide(child, dest, if_exists)
+
+
+def _check_replacements(steps: Sequence[_Step], dest: AsyncGroup) -> None:
+    """Refuse a plan that would delete part of its own source (a replaced target that is,
+    or holds, a node being copied from the same store)."""
+    sources = [s.source.path for s in steps if s.source.store is dest.store]
+    for step in steps:
+        if step.action != "replace":
+            continue
+        target = step.target
+        if any(p == target or p.startswith(target + "/") or not target for p in sources):
+            raise CopyError(
+                f"replacing {target!r} in {dest.store.name} would delete part of the source being copied; "
+                "nothing was copied"
+            )
 
 
 def target_dtype(source: AsyncArray, fmt: Any) -> Any:
@@ -393,13 +413,13 @@ async def copy_nodes(
     try:
         roots = await asyncio.gather(*(_walk(n, join_path(dest.path, normalize_path(name)), shallow, True) for n, name in sources))
         steps = [s for r in roots if r is not None for s in _flatten(r)]
-        found = await asyncio.gather(*(dest.context.read_node(dest.store, s.target, dest.zarr_format) for s in steps))
-        for step, node in zip(steps, found):
+        for step, node in zip(steps, await _read_targets(dest, [s.target for s in steps])):
             step.existing = node
         for root in roots:
             if root is not None:
                 await _decide(root, dest, if_exists)
         todo = [s for r in roots if r is not None for s in _flatten(r)]
+        _check_replacements(todo, dest)
         counts = _report(todo, writer)
         if not dry_run and any(s.action != "skip" for s in todo):
             for root in roots:
@@ -415,6 +435,20 @@ async def copy_nodes(
         return counts
     finally:
         writer.close()
+
+
+async def _read_targets(dest: AsyncGroup, paths: Sequence[str]) -> list[Node | None]:
+    """What exists at each target path: one batched read of every candidate document
+    (none at all when the destination was opened from consolidated metadata)."""
+    if dest.context.consolidated is not None:
+        return list(await asyncio.gather(*(dest.context.read_node(dest.store, p, dest.zarr_format) for p in paths)))
+    keys = {doc_key(p, d): (p, d) for p in paths for d in NODE_DOCUMENTS}
+    found = await dest.store.get_many(list(keys))
+    docs: dict[str, dict[str, bytes]] = {p: {} for p in paths}
+    for key, value in found.items():
+        path, name = keys[key]
+        docs[path][name] = value
+    return [detect(docs[p], p, dest.zarr_format) for p in paths]
 
 
 def _report(steps: Sequence[_Step], writer: CopyLog) -> tuple[int, int, int]:
@@ -462,13 +496,17 @@ async def _execute(steps: Sequence[_Step], dest: AsyncGroup, without_attrs: bool
         else:
             target = AsyncArray(dest.store, step.target, meta, attrs, context=dest.context)
             decoded.append((src, target))
-    await _write_documents(dest, docs)
+    # the sources are listed before anything is written (a copy may land inside its source)
+    pairs: list[tuple[Store, list[tuple[str, str]]]] = []
     for key, arrays in raw.items():
         store, paths = raw_sources[key]
         listing: set[str] = set()
         for prefix in _covering_prefixes(paths):
             listing.update(await keys_under(store, prefix))
-        await copy_keys(store, dest.store, _data_keys(sorted(listing), arrays))
+        pairs.append((store, _data_keys(sorted(listing), arrays)))
+    await _write_documents(dest, docs)
+    for store, chunk_pairs in pairs:
+        await copy_keys(store, dest.store, chunk_pairs)
     for src, target in decoded:
         await copy_array_data(src, target)
     return n_bytes
