@@ -91,8 +91,8 @@ class MetadataError(AzarrError, ValueError):
     """Metadata is invalid or unsupported; the message names the document key and why."""
 
 
-class NodeNotFoundError(AzarrError, FileNotFoundError):
-    """No array or group exists at the given path."""
+class NodeNotFoundError(AzarrError, FileNotFoundError, ValueError):
+    """No array or group exists at the given path (also a ``ValueError``, as zarr-python's)."""
 
 
 class ArrayNotFoundError(NodeNotFoundError):
@@ -103,8 +103,9 @@ class GroupNotFoundError(NodeNotFoundError):
     """No group exists at the given path."""
 
 
-class NodeExistsError(AzarrError, FileExistsError):
-    """An array or group already exists where one was to be created."""
+class NodeExistsError(AzarrError, FileExistsError, ValueError):
+    """An array or group already exists where one was to be created (also a ``ValueError``,
+    as zarr-python's ``ContainsArrayError`` / ``ContainsGroupError``)."""
 
 
 class ContainsArrayError(NodeExistsError):
@@ -154,7 +155,23 @@ class ShapeMismatchError(AzarrError, ValueError):
     """A value's shape cannot be broadcast to the selection it is assigned to."""
 
 
+class CopyError(AzarrError, RuntimeError):
+    """A copy found something in its way (``if_exists="raise"``); nothing was written (as
+    zarr-python's ``CopyError``, a ``RuntimeError``)."""
+
+
 # --- runtime --------------------------------------------------------------------------
+
+
+class ArgumentError(AzarrError, TypeError, ValueError):
+    """A call's arguments are wrong: an unknown or missing keyword, conflicting ones, a value
+    of the wrong kind. zarr-python raises ``TypeError`` for some of these and ``ValueError``
+    for others, so this is both."""
+
+
+class UnsupportedOptionError(AzarrError, TypeError):
+    """A zarr-python keyword or feature azarr cannot honour (``synchronizer``, ``chunk_store``,
+    ``meta_array``, ...); the message says why and what to do instead."""
 
 
 class SyncShimError(AzarrError, RuntimeError):

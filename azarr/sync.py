@@ -14,7 +14,7 @@ import asyncio
 import atexit
 import os
 import threading
-from collections.abc import Coroutine, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping, MutableMapping
 from typing import Any, TypeVar
 
 import numpy as np
@@ -23,7 +23,7 @@ from azarr import aio
 from azarr.core.array import AsyncArray
 from azarr.core.group import AsyncGroup
 from azarr.core.hierarchy import NodeContext
-from azarr.errors import SyncShimError
+from azarr.errors import ArgumentError, SyncShimError
 from azarr.meta.formats import detect
 
 T = TypeVar("T")
@@ -154,6 +154,21 @@ class Attributes(MutableMapping[str, Any]):
         return repr(self._node._attrs)
 
 
+class StoredBytes(int):
+    """A byte count that is also callable: ``z.nbytes_stored`` (zarr-python 2's property)
+    and ``z.nbytes_stored()`` (zarr-python 3's method) both give it."""
+
+    def __call__(self) -> int:
+        return int(self)
+
+
+class Tree(str):
+    """A hierarchy's text tree; shown as the tree itself (not a quoted string) in a REPL."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 class Info:
     """A small table describing an array or group (``z.info``)."""
 
@@ -201,6 +216,19 @@ class _Indexer:
             run(a.set_coordinate_selection(selection, value))
 
 
+class _BlockIndexer:
+    """``z.blocks[...]``: read and write whole chunks by grid coordinates."""
+
+    def __init__(self, array: Array) -> None:
+        self._array = array
+
+    def __getitem__(self, selection: Any) -> Any:
+        return run(self._array._async.get_block_selection(selection))
+
+    def __setitem__(self, selection: Any, value: Any) -> None:
+        run(self._array._async.set_block_selection(selection, value))
+
+
 def _is_mask(selection: Any, ndim: int) -> bool:
     if isinstance(selection, tuple) and len(selection) == 1:
         selection = selection[0]
@@ -238,7 +266,10 @@ class Array:
     nchunks = property(lambda self: self._async.nchunks, doc="Number of chunks in the grid.")
     cdata_shape = property(lambda self: self._async.cdata_shape, doc="Chunks per axis.")
     compressor = property(lambda self: self._async.compressor, doc="The numcodecs compressor or None.")
-    filters = property(lambda self: self._async.filters, doc="The numcodecs filters or None.")
+    compressors = property(lambda self: self._async.compressors, doc="The compressors (zarr-python 3), a tuple.")
+    filters = property(lambda self: self._async.filters, doc="The filters (zarr-python 3), a tuple.")
+    serializer = property(lambda self: self._async.serializer, doc="The array->bytes codec (v3) or None (v2).")
+    itemsize = property(lambda self: self._async.itemsize, doc="Bytes per element.")
     path = property(lambda self: self._async.path, doc="Path in the store.")
     name = property(lambda self: self._async.name, doc="Path with a leading slash.")
     basename = property(lambda self: self._async.basename, doc="Last path component.")
@@ -254,13 +285,71 @@ class Array:
 
     @property
     def info(self) -> Info:
-        """A table describing the array."""
+        """A table describing the array (no I/O; :meth:`info_complete` adds what is stored)."""
         return Info(self._async.info_items())
+
+    def info_items(self) -> list[tuple[str, str]]:
+        """``(label, value)`` rows, stored bytes and initialized chunks included (zarr-python 2)."""
+        return run(self._async.info_complete_items())
+
+    def info_complete(self) -> Info:
+        """:attr:`info` plus stored bytes, storage ratio and initialized chunks (zarr-python 3)."""
+        return Info(self.info_items())
 
     @property
     def nchunks_initialized(self) -> int:
         """Number of chunks that are stored."""
         return run(self._async.nchunks_initialized())
+
+    initialized = nchunks_initialized
+
+    @property
+    def nbytes_stored(self) -> StoredBytes:
+        """Bytes stored for the array, metadata included (a property in zarr-python 2, a
+        method in 3: both ``z.nbytes_stored`` and ``z.nbytes_stored()`` work)."""
+        return StoredBytes(run(self._async.nbytes_stored()))
+
+    def digest(self, hashname: str = "sha1") -> bytes:
+        """A checksum of the stored chunks and metadata (zarr-python 2's ``digest``)."""
+        return run(self._async.digest(hashname))
+
+    def hexdigest(self, hashname: str = "sha1") -> str:
+        """:meth:`digest` as a hex string."""
+        return run(self._async.hexdigest(hashname))
+
+    def view(self, **kwargs: Any) -> Array:
+        """A read-only view under another ``dtype``/``shape``/``chunks``/``fill_value``/``filters``."""
+        return Array(self._async.view(**kwargs))
+
+    def astype(self, dtype: Any) -> Array:
+        """A read-only view whose values are converted to ``dtype`` as they are read."""
+        return Array(self._async.astype(dtype))
+
+    def islice(self, start: int | None = None, end: int | None = None) -> Iterator[Any]:
+        """Iterate over ``z[start:end]`` along the first axis, one row of chunks read at a time."""
+        a = self._async
+        if not a.shape:
+            raise ArgumentError("iteration over a 0-d array")
+        n = a.shape[0]
+        start = 0 if start is None else start
+        end = n if end is None or end > n else end
+        for value, what in ((start, "start"), (end, "end")):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ArgumentError(f"{what} must be a nonnegative integer, got {value!r}")
+        return self._rows(start, end, a.chunks[0])
+
+    def _rows(self, start: int, end: int, step: int) -> Iterator[Any]:
+        block: Any = None
+        block_start = -1
+        for i in range(start, end):
+            row = i - i % step
+            if row != block_start:
+                block = run(self._async.get_basic_selection(slice(row, row + step)))
+                block_start = row
+            yield block[i - row]
+
+    def __iter__(self) -> Iterator[Any]:
+        return self.islice()
 
     def __len__(self) -> int:
         if not self.shape:
@@ -312,6 +401,19 @@ class Array:
     def set_mask_selection(self, mask: Any, value: Any) -> None:
         """Write where a boolean mask is True."""
         run(self._async.set_mask_selection(mask, value))
+
+    def get_block_selection(self, selection: Any) -> Any:
+        """Read whole chunks by grid coordinates (``z.blocks[...]``)."""
+        return run(self._async.get_block_selection(selection))
+
+    def set_block_selection(self, selection: Any, value: Any) -> None:
+        """Write whole chunks by grid coordinates (``z.blocks[...] = value``)."""
+        run(self._async.set_block_selection(selection, value))
+
+    @property
+    def blocks(self) -> _BlockIndexer:
+        """Block indexing: ``z.blocks[1, :2]`` is chunk row 1, chunk columns 0-1."""
+        return _BlockIndexer(self)
 
     @property
     def oindex(self) -> _Indexer:
@@ -429,18 +531,126 @@ class Group:
         return run(self._async.group_keys())
 
     def create_array(self, name: str, **kwargs: Any) -> Array:
-        """Create a child array (zarr-python 2 keywords: shape, chunks, dtype, ...)."""
+        """Create a child array (zarr-python's keywords: ``shape``, ``dtype``, ``chunks``,
+        ``compressors``/``compressor``, ``filters``, ``serializer``, ``data``, ...)."""
         return Array(run(self._async.create_array(name, **kwargs)))
 
     create_dataset = create_array
+    create = create_array
 
-    def create_group(self, name: str, *, overwrite: bool = False) -> Group:
+    def empty(self, name: str, **kwargs: Any) -> Array:
+        """Create an array whose unwritten elements read as its fill value."""
+        return Array(run(self._async.empty(name, **kwargs)))
+
+    def zeros(self, name: str, **kwargs: Any) -> Array:
+        """Create an array of zeros."""
+        return Array(run(self._async.zeros(name, **kwargs)))
+
+    def ones(self, name: str, **kwargs: Any) -> Array:
+        """Create an array of ones."""
+        return Array(run(self._async.ones(name, **kwargs)))
+
+    def full(self, name: str, fill_value: Any, **kwargs: Any) -> Array:
+        """Create an array filled with ``fill_value``."""
+        return Array(run(self._async.full(name, fill_value, **kwargs)))
+
+    def array(self, name: str, data: Any = None, **kwargs: Any) -> Array:
+        """Create an array holding ``data``."""
+        return Array(run(self._async.array(name, data, **kwargs)))
+
+    def empty_like(self, name: str, data: Any, **kwargs: Any) -> Array:
+        """Create an empty array like ``data``."""
+        return Array(run(self._async.empty_like(name, data, **kwargs)))
+
+    def zeros_like(self, name: str, data: Any, **kwargs: Any) -> Array:
+        """Create an array of zeros like ``data``."""
+        return Array(run(self._async.zeros_like(name, data, **kwargs)))
+
+    def ones_like(self, name: str, data: Any, **kwargs: Any) -> Array:
+        """Create an array of ones like ``data``."""
+        return Array(run(self._async.ones_like(name, data, **kwargs)))
+
+    def full_like(self, name: str, data: Any, **kwargs: Any) -> Array:
+        """Create an array like ``data`` filled with ``fill_value`` (default: ``data``'s)."""
+        return Array(run(self._async.full_like(name, data, **kwargs)))
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        """``g[name] = data``: (re)create array ``name`` holding ``data``."""
+        run(self._async.setitem(name, value))
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The member at ``name``, or ``default``."""
+        node = run(self._async.get(name, None))
+        return default if node is None else _wrap(node)
+
+    def values(self) -> list[Array | Group]:
+        """The direct children."""
+        return [m for _, m in self.members()]
+
+    def array_values(self) -> list[Array]:
+        """The child arrays."""
+        return [a for _, a in self.arrays()]
+
+    def group_values(self) -> list[Group]:
+        """The child groups."""
+        return [g for _, g in self.groups()]
+
+    def _walk(self) -> Iterator[tuple[str, Array | Group]]:
+        # lazily, one group listing at a time, so a visitor that stops early reads no more
+        for name, node in self.members():
+            yield name, node
+            if isinstance(node, Group):
+                for sub, child in node._walk():
+                    yield f"{name}/{sub}", child
+
+    def visitvalues(self, func: Callable[[Any], Any]) -> Any:
+        """Call ``func(node)`` for every node below, depth first and sorted, until it
+        returns something other than None (returned)."""
+        for _, node in self._walk():
+            result = func(node)
+            if result is not None:
+                return result
+        return None
+
+    def visit(self, func: Callable[[str], Any]) -> Any:
+        """Call ``func(relative path)`` for every node below (see :meth:`visitvalues`)."""
+        for path, _ in self._walk():
+            result = func(path)
+            if result is not None:
+                return result
+        return None
+
+    visitkeys = visit
+
+    def visititems(self, func: Callable[[str, Any], Any]) -> Any:
+        """Call ``func(relative path, node)`` for every node below (see :meth:`visitvalues`)."""
+        for path, node in self._walk():
+            result = func(path, node)
+            if result is not None:
+                return result
+        return None
+
+    def move(self, source: str, dest: str) -> None:
+        """Move member ``source`` to ``dest`` (paths relative to this group)."""
+        run(self._async.move(source, dest))
+
+    def create_group(self, name: str, *, overwrite: bool = False, attributes: Mapping[str, Any] | None = None) -> Group:
         """Create a child group."""
-        return Group(run(self._async.create_group(name, overwrite=overwrite)))
+        return Group(run(self._async.create_group(name, overwrite=overwrite, attributes=attributes)))
 
-    def require_group(self, name: str) -> Group:
-        """Open a child group, creating it if missing."""
+    def create_groups(self, *names: str, overwrite: bool = False) -> tuple[Group, ...]:
+        """Create several child groups."""
+        return tuple(Group(g) for g in run(self._async.create_groups(*names, overwrite=overwrite)))
+
+    def require_group(self, name: str, overwrite: bool = False) -> Group:
+        """Open a child group, creating it if missing (``overwrite=True``: replace it)."""
+        if overwrite:
+            return self.create_group(name, overwrite=True)
         return Group(run(self._async.require_group(name)))
+
+    def require_groups(self, *names: str) -> tuple[Group, ...]:
+        """Open or create several child groups."""
+        return tuple(Group(g) for g in run(self._async.require_groups(*names)))
 
     def require_array(self, name: str, *, shape: Any, dtype: Any = None, **kwargs: Any) -> Array:
         """Open a child array if compatible, else create it."""
@@ -448,9 +658,9 @@ class Group:
 
     require_dataset = require_array
 
-    def tree(self) -> str:
-        """A text tree of the hierarchy."""
-        return run(self._async.tree())
+    def tree(self, expand: bool | None = None, level: int | None = None) -> Tree:
+        """A text tree of the hierarchy, ``level`` levels deep (``expand`` is for HTML views)."""
+        return Tree(run(self._async.tree(level=level)))
 
     def update_attributes(self, new: Mapping[str, Any]) -> dict[str, Any]:
         """Merge ``new`` into the attributes."""
@@ -500,6 +710,8 @@ __all__ = [
     "Attributes",
     "Group",
     "NodeContext",
+    "StoredBytes",
+    "Tree",
     "consolidate_metadata",
     "create",
     "get_loop",

@@ -13,7 +13,7 @@ quiet=(-q --disable-pip-version-check)
 if [ "${1:-}" = "test" ]; then
   .venv/bin/pip install "${quiet[@]}" -e '.[all,test,bench]'
   [ -x .venv-zarr2/bin/python ] || "$PY" -m venv .venv-zarr2
-  .venv-zarr2/bin/pip install "${quiet[@]}" 'zarr>=2.18,<3' 'numcodecs<0.16' redis pymongo
+  .venv-zarr2/bin/pip install "${quiet[@]}" 'zarr>=2.18,<3' 'numcodecs<0.16' msgpack redis pymongo
   if [ -f scripts/install-azurite.sh ]; then bash scripts/install-azurite.sh; fi
 else
   .venv/bin/pip install "${quiet[@]}" -e .

@@ -47,6 +47,8 @@ class V2FiltersCodec(ArrayBytesCodec):
             arr = f.encode(arr)
         if isinstance(arr, np.ndarray) and arr.ndim > 1:
             arr = arr.reshape(-1, order="A")  # flat in memory order: an F-order chunk stays F
+        if isinstance(arr, np.ndarray) and arr.dtype.kind in "Mm":
+            arr = arr.view(np.uint8)  # datetimes export no buffer; their bytes are what is stored
         return arr
 
     def decode(self, data: Buffer, spec: ChunkSpec) -> np.ndarray:

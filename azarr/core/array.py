@@ -8,16 +8,19 @@ the format registry.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from azarr.codecs import CodecPipeline, pipeline_for
 from azarr.core import indexing
-from azarr.core.chunk_io import ChunkIO, chunk_keys
+from azarr.core.blocks import block_to_basic
+from azarr.core.chunk_io import ChunkIO, chunk_keys, fill_scalar
 from azarr.core.creation import UNSET, build_array_metadata, choose_format
 from azarr.core.hierarchy import (
     NodeBase,
@@ -29,6 +32,7 @@ from azarr.core.hierarchy import (
     read_lineage,
 )
 from azarr.errors import (
+    ArgumentError,
     ArrayNotFoundError,
     ConsolidatedMetadataError,
     ContainsArrayError,
@@ -36,9 +40,33 @@ from azarr.errors import (
     MetadataError,
     ReadOnlyError,
     ShapeMismatchError,
+    UnsupportedOptionError,
 )
 from azarr.meta.formats import format_for
 from azarr.stores.base import Store
+
+
+def missing_value(metadata: Any) -> Any:
+    """What elements of unstored chunks read as: the fill value; with none (a Zarr v2
+    ``null``), NaT for datetimes and timedeltas (as zarr-python 3 reads them) and zero
+    otherwise."""
+    if metadata.fill_value is None and metadata.dtype.kind in "Mm":
+        return np.array("NaT", dtype=metadata.dtype)[()]
+    return fill_scalar(metadata)
+
+
+def _human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("", "K", "M", "G", "T"):
+        if size < 2**10:
+            return f"{size:.1f}{unit}" if unit else str(n)
+        size /= 2**10
+    return f"{size:.1f}P"
+
+
+def _bytestr(n: int) -> str:
+    """A byte count as zarr-python 3 prints it in ``info`` (``"1048576 (1.0M)"``)."""
+    return str(n) if n < 2**10 else f"{n} ({_human_size(n)})"
 
 
 def _show_scalar(value: Any) -> str:
@@ -174,6 +202,7 @@ class AsyncArray(NodeBase):
             io = self._io = ChunkIO(
                 self.store, self.path, self.metadata, self.codec_pipeline, write_empty_chunks=self.write_empty_chunks
             )
+            io.fill = missing_value(self.metadata)
         return io
 
     @property
@@ -237,14 +266,35 @@ class AsyncArray(NodeBase):
         return get_numcodec(cfg, "compressor")
 
     @property
-    def filters(self) -> list[Any] | None:
-        """The v2 filters as numcodecs codecs (or None)."""
-        cfgs = getattr(self.metadata, "filters", None)
-        if not cfgs:
-            return None
+    def filters(self) -> tuple[Any, ...]:
+        """The filters, as zarr-python 3 gives them: numcodecs codecs for Zarr v2 arrays,
+        the array->array codecs for v3 (an empty tuple when there are none)."""
+        if not hasattr(self.metadata, "filters"):
+            return tuple(self.codec_pipeline.array_array)
         from azarr.codecs.numcodecs_compat import get_numcodec
 
-        return [get_numcodec(c, "filter") for c in cfgs]
+        return tuple(get_numcodec(c, "filter") for c in self.metadata.filters or ())
+
+    @property
+    def compressors(self) -> tuple[Any, ...]:
+        """The compressors (zarr-python 3): ``(compressor,)`` as a numcodecs codec for Zarr v2
+        (``()`` without one), the bytes->bytes codecs for v3."""
+        if hasattr(self.metadata, "compressor"):
+            compressor = self.compressor
+            return () if compressor is None else (compressor,)
+        return tuple(self.codec_pipeline.bytes_bytes)
+
+    @property
+    def serializer(self) -> Any:
+        """The array->bytes codec of a Zarr v3 array (None for v2, whose filters serialise)."""
+        if hasattr(self.metadata, "compressor"):
+            return None
+        return self.codec_pipeline.array_bytes
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes per element of the dtype."""
+        return self.dtype.itemsize
 
     def __repr__(self) -> str:
         return f"<AsyncArray {self.name} shape={self.shape} dtype={self.dtype} store={self.store.name}>"
@@ -280,6 +330,31 @@ class AsyncArray(NodeBase):
     async def get_mask_selection(self, mask: Any) -> Any:
         """Read the elements where a boolean mask of the array's shape is True."""
         return await self._read(indexing.mask_indexer(mask, self.shape, self.chunks))
+
+    async def get_block_selection(self, selection: Any) -> Any:
+        """Read whole chunks named by grid coordinates (``z.blocks[...]``)."""
+        return await self.get_basic_selection(block_to_basic(selection, self.shape, self.chunks))
+
+    async def islice(self, start: int | None = None, end: int | None = None) -> AsyncIterator[Any]:
+        """Yield ``z[i]`` for ``start <= i < end`` along the first axis, reading one row of
+        chunks at a time (zarr-python 2's ``islice``)."""
+        if not self.shape:
+            raise ArgumentError("iteration over a 0-d array")
+        n = self.shape[0]
+        start = 0 if start is None else start
+        end = n if end is None or end > n else end
+        for value, what in ((start, "start"), (end, "end")):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ArgumentError(f"{what} must be a nonnegative integer, got {value!r}")
+        step = self.chunks[0]
+        block: Any = None
+        block_start = -1
+        for i in range(start, end):
+            row = i - i % step
+            if row != block_start:
+                block = await self.get_basic_selection(slice(row, row + step))
+                block_start = row
+            yield block[i - row]
 
     async def _read(self, indexer: Any) -> Any:
         check = self._stale_check_key()
@@ -339,6 +414,10 @@ class AsyncArray(NodeBase):
     async def set_mask_selection(self, mask: Any, value: Any) -> None:
         """Write into the elements where a boolean mask is True."""
         await self._write(indexing.mask_indexer(mask, self.shape, self.chunks), value)
+
+    async def set_block_selection(self, selection: Any, value: Any) -> None:
+        """Write whole chunks named by grid coordinates (``z.blocks[...] = value``)."""
+        await self.set_basic_selection(block_to_basic(selection, self.shape, self.chunks), value)
 
     def _prepare_value(self, indexer: Any, value: Any) -> np.ndarray:
         dtype = self.dtype
@@ -432,22 +511,99 @@ class AsyncArray(NodeBase):
         return [("Compressor", repr(meta.compressor)), ("Filters", repr(meta.filters))]
 
     def info_items(self) -> list[tuple[str, str]]:
-        """(label, value) rows describing the array, as shown by ``info``."""
-        return [
-            ("Type", "azarr.Array"),
+        """(label, value) rows describing the array without any I/O, as shown by ``info``
+        (zarr-python 3's rows, plus the array's name and store)."""
+        items: list[tuple[str, str]] = [
             ("Name", self.name),
-            ("Format", str(self.zarr_format)),
+            ("Type", "Array"),
+            ("Zarr format", str(self.zarr_format)),
             ("Data type", str(self.dtype)),
+            ("Fill value", _show_scalar(self.fill_value)),
             ("Shape", str(self.shape)),
             ("Chunk shape", str(self.chunks)),
             ("Order", self.order),
-            ("Fill value", _show_scalar(self.fill_value)),
-            *self._codec_info(),
-            ("Store", self.store.name),
-            ("No. bytes", str(self.nbytes)),
-            ("Chunks", str(self.nchunks)),
             ("Read-only", str(self.read_only)),
+            ("Store type", type(self.store).__name__),
+            ("Store", self.store.name),
+            *self._codec_info(),
+            ("No. bytes", _bytestr(self.nbytes)),
         ]
+        return items
+
+    async def info_complete_items(self) -> list[tuple[str, str]]:
+        """:meth:`info_items` plus what needs the store: bytes stored, storage ratio and
+        initialized chunks (zarr-python 2's ``info_items`` / 3's ``info_complete``)."""
+        stored, initialized = await asyncio.gather(self.nbytes_stored(), self.nchunks_initialized())
+        items = self.info_items()
+        if stored > 0:
+            items += [("No. bytes stored", _bytestr(stored)), ("Storage ratio", f"{self.nbytes / stored:.1f}")]
+        items.append(("Chunks Initialized", str(initialized)))
+        return items
+
+    async def nbytes_stored(self) -> int:
+        """Bytes stored for the array: its metadata documents and every stored chunk (the
+        values under its prefix are read in batched windows; stores report no sizes)."""
+        from azarr.core.streams import keys_under, stream_values
+
+        keys = await keys_under(self.store, self.path)  # an array has no child nodes: every key is its own
+        total = 0
+        async for _, found in stream_values(self.store, keys):
+            total += sum(len(v) for v in found.values())
+        return total
+
+    async def digest(self, hashname: str = "sha1") -> bytes:
+        """A checksum of the stored array, as zarr-python 2 computes it: every chunk's stored
+        bytes in grid order (nothing for a missing chunk), then the metadata documents."""
+        from azarr.core.streams import stream_values
+
+        h = hashlib.new(hashname)
+        grid = itertools.product(*(range(g) for g in self.cdata_shape))
+        keys = [self.chunk_key(c) for c in grid]
+        keys += [doc_key(self.path, d) for d in format_for(self.zarr_format).documents]
+        async for window, found in stream_values(self.store, keys):
+            for key in window:
+                value = found.get(key)
+                if value is not None:
+                    h.update(value)
+        return h.digest()
+
+    async def hexdigest(self, hashname: str = "sha1") -> str:
+        """:meth:`digest` as a hex string."""
+        return (await self.digest(hashname)).hex()
+
+    # --- views ------------------------------------------------------------------------------
+
+    def view(
+        self,
+        *,
+        shape: Any = None,
+        chunks: Any = None,
+        dtype: Any = None,
+        fill_value: Any = None,
+        filters: Any = None,
+        read_only: bool | None = None,
+    ) -> AsyncArray:
+        """A read-only view of the stored chunks under other settings (zarr-python 2's ``view``):
+        ``dtype`` reinterprets the chunk bytes; ``shape``, ``chunks``, ``fill_value`` and
+        ``filters`` replace the array's. Nothing is written, so the view's metadata may
+        describe the data differently from the store's."""
+        if read_only is False:
+            raise UnsupportedOptionError(f"views are read-only in azarr (array {self.name} in {self.store.name})")
+        from azarr.meta.views import view_metadata
+
+        meta = view_metadata(self.metadata, dtype=dtype, shape=shape, chunks=chunks, fill_value=fill_value, filters=filters)
+        return self._view(meta)
+
+    def astype(self, dtype: Any) -> AsyncArray:
+        """A read-only view with values converted to ``dtype`` as chunks are read."""
+        from azarr.meta.views import view_metadata
+
+        return self._view(view_metadata(self.metadata, dtype=dtype, astype=True))
+
+    def _view(self, meta: Any) -> AsyncArray:
+        view = AsyncArray(self.store, self.path, meta, self._attrs, read_only=True, context=NodeContext())
+        _ = view.codec_pipeline  # a view its codecs cannot read fails now, naming the array
+        return view
 
 
-__all__ = ["AsyncArray"]
+__all__ = ["AsyncArray", "missing_value"]

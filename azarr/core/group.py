@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import inspect
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from azarr.core.array import AsyncArray
-from azarr.core.creation import DEFAULT_FORMAT
+from azarr.core.creation import DEFAULT_FORMAT, translate_keywords
 from azarr.core.hierarchy import (
     NodeBase,
     NodeContext,
@@ -20,6 +21,7 @@ from azarr.core.hierarchy import (
     read_lineage,
 )
 from azarr.errors import (
+    ArgumentError,
     ContainsArrayError,
     ContainsGroupError,
     GroupNotFoundError,
@@ -180,18 +182,159 @@ class AsyncGroup(NodeBase):
         return [n for n, _ in await self.groups()]
 
     async def create_array(self, name: str, **kwargs: Any) -> AsyncArray:
-        """Create an array ``name`` in this group (zarr-python keywords; the group's format)."""
+        """Create an array ``name`` in this group, in the group's format (zarr-python's
+        keywords: ``shape``, ``dtype``, ``chunks``, ``fill_value``, ``filters``, ``compressors``,
+        ``serializer``, ``codecs``, ``attributes``, ``overwrite``, ...; v2's ``compressor``,
+        ``order``, ``object_codec``). ``data=`` gives shape and dtype and is written unless
+        ``write_data=False``. In a Zarr v3 group ``compressor=`` means ``compressors=``."""
         self._check_writable()
+        from azarr.core.constructors import data_args, write_data
+
+        kwargs = translate_keywords("create_array", kwargs)
         kwargs.setdefault("zarr_format", self.zarr_format)
+        if kwargs.get("chunks") == "auto":
+            kwargs["chunks"] = None
+        if kwargs.get("filters") == "auto":
+            del kwargs["filters"]
+        if kwargs["zarr_format"] == 3 and "compressor" in kwargs and "compressors" not in kwargs:
+            kwargs["compressors"] = kwargs.pop("compressor")  # zarr-python 3's deprecated spelling
         data = kwargs.pop("data", None)
+        write = kwargs.pop("write_data", True)
+        kwargs.pop("storage_options", None)  # the group's store is already open
         if data is not None:
-            data = np.asanyarray(data)
-            kwargs.setdefault("shape", data.shape)
-            kwargs.setdefault("dtype", data.dtype)
+            data = data_args(data, kwargs)
+        if kwargs.get("shape") is None:
+            raise ArgumentError(f"create_array({name!r}) needs shape= (or data=)")
         arr = await AsyncArray.create(self.store, self._child(name), context=self.context, **kwargs)
-        if data is not None:
-            await arr.setitem(Ellipsis, data)
+        if data is not None and write:
+            await write_data(arr, data)
         return arr
+
+    async def empty(self, name: str, **kwargs: Any) -> AsyncArray:
+        """Create an array whose unwritten elements read as its fill value."""
+        return await self.create_array(name, **kwargs)
+
+    async def zeros(self, name: str, **kwargs: Any) -> AsyncArray:
+        """Create an array of zeros (fill value 0)."""
+        return await self.create_array(name, fill_value=0, **kwargs)
+
+    async def ones(self, name: str, **kwargs: Any) -> AsyncArray:
+        """Create an array of ones (fill value 1)."""
+        return await self.create_array(name, fill_value=1, **kwargs)
+
+    async def full(self, name: str, fill_value: Any, **kwargs: Any) -> AsyncArray:
+        """Create an array filled with ``fill_value``."""
+        return await self.create_array(name, fill_value=fill_value, **kwargs)
+
+    async def array(self, name: str, data: Any = None, **kwargs: Any) -> AsyncArray:
+        """Create an array holding ``data`` (zarr-python 2's ``Group.array``; 3's keyword form
+        ``array(name, shape=, dtype=, data=)`` works too)."""
+        if data is None:
+            data = kwargs.pop("data", None)
+        if data is None:
+            return await self.create_array(name, **kwargs)
+        return await self.create_array(name, data=data, **kwargs)
+
+    async def _like(self, name: str, data: Any, kwargs: dict[str, Any], fill: Any = None, keep_fill: bool = False) -> AsyncArray:
+        from azarr.core.constructors import like_args, like_fill
+
+        args = {**like_args(data), **kwargs}
+        if keep_fill:
+            like_fill(data, args)
+        if fill is not None:
+            args["fill_value"] = fill
+        args.pop("zarr_format", None)  # the group's format decides
+        if self.zarr_format == 3 and "compressor" in args:  # a v2 array's encoding does not carry over
+            for key in ("compressor", "filters", "order"):
+                args.pop(key, None)
+        if self.zarr_format == 2 and "codecs" in args:
+            args.pop("codecs")
+            args.pop("chunk_key_encoding", None)
+        return await self.create_array(name, **args)
+
+    async def empty_like(self, name: str, data: Any, **kwargs: Any) -> AsyncArray:
+        """Create an empty array like ``data`` (its shape, chunks, dtype, fill value, encoding)."""
+        return await self._like(name, data, kwargs, keep_fill=True)
+
+    async def zeros_like(self, name: str, data: Any, **kwargs: Any) -> AsyncArray:
+        """Create an array of zeros like ``data``."""
+        return await self._like(name, data, kwargs, fill=0)
+
+    async def ones_like(self, name: str, data: Any, **kwargs: Any) -> AsyncArray:
+        """Create an array of ones like ``data``."""
+        return await self._like(name, data, kwargs, fill=1)
+
+    async def full_like(self, name: str, data: Any, **kwargs: Any) -> AsyncArray:
+        """Create an array like ``data`` filled with ``fill_value`` (default: ``data``'s)."""
+        return await self._like(name, data, kwargs, keep_fill=True)
+
+    async def setitem(self, name: str, value: Any) -> AsyncArray:
+        """``g[name] = value``: (re)create array ``name`` holding ``value`` with default settings."""
+        return await self.create_array(name, data=value, overwrite=True)
+
+    async def get(self, name: str, default: Any = None) -> Any:
+        """The member at relative path ``name``, or ``default`` when there is none."""
+        try:
+            return await self.getitem(name)
+        except NodeNotFoundError:
+            return default
+
+    async def values(self) -> list[AsyncArray | AsyncGroup]:
+        """The direct children (arrays and groups), sorted by name."""
+        return [m for _, m in await self.members()]
+
+    async def walk(self) -> AsyncGenerator[tuple[str, AsyncArray | AsyncGroup], None]:
+        """Yield ``(path relative to this group, node)`` for every node below it, depth
+        first and sorted by name (the order of zarr-python 2's ``visit*``); one batched
+        metadata read per group."""
+        for name, node in await self.members():
+            yield name, node
+            if isinstance(node, AsyncGroup):
+                async for sub, child in node.walk():
+                    yield f"{name}/{sub}", child
+
+    async def visitvalues(self, func: Callable[[Any], Any]) -> Any:
+        """Call ``func(node)`` on every node below this group until one returns something
+        other than None, and return that (``func`` may be a coroutine function)."""
+        return await self._visit(lambda path, node: func(node))
+
+    async def visit(self, func: Callable[[str], Any]) -> Any:
+        """Call ``func(relative path)`` on every node below this group (see :meth:`visitvalues`)."""
+        return await self._visit(lambda path, node: func(path))
+
+    visitkeys = visit
+
+    async def visititems(self, func: Callable[[str, Any], Any]) -> Any:
+        """Call ``func(relative path, node)`` on every node below this group (see :meth:`visitvalues`)."""
+        return await self._visit(func)
+
+    async def _visit(self, func: Callable[[str, Any], Any]) -> Any:
+        walker = self.walk()
+        try:
+            async for path, node in walker:
+                result = func(path, node)
+                if inspect.isawaitable(result):
+                    result = await result
+                if result is not None:
+                    return result
+        finally:
+            await walker.aclose()
+        return None
+
+    async def move(self, source: str, dest: str) -> None:
+        """Move member ``source`` to ``dest`` (paths relative to this group; parents of
+        ``dest`` are created). Keys are copied in batches, then the originals deleted."""
+        from azarr.core.copy import move
+
+        await move(self, source, dest)
+
+    async def create_groups(self, *names: str, overwrite: bool = False) -> tuple[AsyncGroup, ...]:
+        """Create several child groups (zarr-python 2's ``create_groups``)."""
+        return tuple([await self.create_group(n, overwrite=overwrite) for n in names])
+
+    async def require_groups(self, *names: str) -> tuple[AsyncGroup, ...]:
+        """Open or create several child groups (zarr-python 2's ``require_groups``)."""
+        return tuple([await self.require_group(n) for n in names])
 
     async def create_group(
         self, name: str, *, overwrite: bool = False, attributes: Mapping[str, Any] | None = None
@@ -244,23 +387,27 @@ class AsyncGroup(NodeBase):
             raise NodeNotFoundError(f"no array or group named {name!r} in group {self.name}")
         await delete_node(self.store, path, self.context)
 
-    async def tree(self) -> str:
-        """A text tree of the hierarchy below this group (arrays show shape and dtype)."""
-        lines = [self.name if self.path else "/"]
+    async def tree(self, level: int | None = None) -> str:
+        """A text tree of the hierarchy below this group, laid out as zarr-python 3 lays it
+        out (the group's name, then one line per node; arrays show shape and dtype).
+        ``level`` is zarr-python 3's depth limit: 0 shows the children only, 1 their
+        children too, ... (None: everything)."""
+        lines = [self.name]
 
-        async def walk(group: AsyncGroup, indent: str) -> None:
+        async def walk(group: AsyncGroup, prefix: str, depth: int) -> None:
             members = await group.members()
             for i, (name, node) in enumerate(members):
                 last = i == len(members) - 1
-                branch = "└── " if last else "├── "
+                connector = "└── " if last else "├── "
                 if isinstance(node, AsyncArray):
-                    lines.append(f"{indent}{branch}{name} {node.shape} {node.dtype}")
+                    lines.append(f"{prefix}{connector}{name} {node.shape} {node.dtype}")
                 else:
-                    lines.append(f"{indent}{branch}{name}")
-                    await walk(node, indent + ("    " if last else "│   "))
+                    lines.append(f"{prefix}{connector}{name}")
+                    if level is None or depth < level:
+                        await walk(node, prefix + ("    " if last else "│   "), depth + 1)
 
-        await walk(self, "")
-        return "\n".join(lines)
+        await walk(self, "", 0)
+        return "\n".join(lines) + "\n"
 
     def info_items(self) -> list[tuple[str, str]]:
         """(label, value) rows describing the group."""
