@@ -42,6 +42,7 @@ _ARRAY_OPTIONS = (
     "dimension_names",
     "chunk_key_encoding",
     "object_codec",
+    "shards",
 )
 
 
@@ -158,6 +159,7 @@ async def open_array(
     dimension_names: Any = UNSET,
     chunk_key_encoding: Any = UNSET,
     object_codec: Any = UNSET,
+    shards: Any = UNSET,
     zarr_format: int | str | None = None,
     storage_options: Mapping[str, Any] | None = None,
     write_empty_chunks: bool = False,
@@ -171,7 +173,9 @@ async def open_array(
     create if missing; ``w`` create, replacing anything at ``path``; ``w-``/``x`` create,
     fail if something exists. Creation keywords are zarr-python's: v2's ``compressor``,
     ``filters``, ``order``, ``dimension_separator``, ``object_codec``; v3's ``compressors``,
-    ``filters``, ``serializer``, ``dimension_names``, ``chunk_key_encoding``.
+    ``filters``, ``serializer``, ``dimension_names``, ``chunk_key_encoding`` and ``shards``
+    (zarr-python 3's: a shard shape, ``{"shape": ..., "index_location": ...}`` or ``"auto"``;
+    ``chunks`` are then the inner chunks, and the codecs go inside ``sharding_indexed``).
     """
     _reject_unknown(ignored, "open_array")
     mode = _check_mode(mode)
@@ -262,6 +266,7 @@ async def create(
     dimension_names: Any = UNSET,
     chunk_key_encoding: Any = UNSET,
     object_codec: Any = UNSET,
+    shards: Any = UNSET,
     zarr_format: int | str | None = None,
     storage_options: Mapping[str, Any] | None = None,
     write_empty_chunks: bool = False,

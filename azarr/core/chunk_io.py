@@ -14,15 +14,19 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from azarr.codecs import CodecPipeline
+from azarr.codecs.sharding import sole_sharding_codec
 from azarr.core.cpu import INLINE_BYTES, codec_pool, run_cpu
 from azarr.core.hierarchy import doc_key
 from azarr.errors import CodecError
 from azarr.stores.base import Store
+
+if TYPE_CHECKING:
+    from azarr.core.shard_io import ShardIO, ShardReadOptions
 
 
 def decode_chunk(pipeline: CodecPipeline, data: bytes, extent: tuple[int, ...] | None, key: str) -> np.ndarray:
@@ -172,19 +176,23 @@ def _streams_writes(pipeline: CodecPipeline, dtype: np.dtype, store: Store, chun
 
 
 async def _encode_while_sending(
-    work: list[Any], build: Callable[[list[Any]], tuple[dict[str, bytes], list[str]]], store: Store
+    work: list[Any],
+    build: Callable[[list[Any]], tuple[dict[str, bytes], list[str]]],
+    store: Store,
+    batch_size: int = _STREAM_BATCH,
 ) -> list[str]:
     """Encode ``work`` in the codec pool in batches and send each chunk as soon as it is ready.
 
     On an object store the encode of a big write would otherwise all happen before the
     first PUT. At most ``concurrency`` sender tasks pull encoded chunks from one queue (a
     task per chunk, or senders queued on the store's semaphore, cost more loop time than
-    the PUTs). Returns the keys to delete (chunks equal to the fill value). The first
-    failure stops everything pending.
+    the PUTs). ``work`` is encoded ``batch_size`` items per pool task (a sharded write
+    passes fewer: each item is a whole shard). Returns the keys to delete (chunks equal
+    to the fill value). The first failure stops everything pending.
     """
     loop = asyncio.get_running_loop()
     pool = codec_pool()
-    batches = [work[i : i + _STREAM_BATCH] for i in range(0, len(work), _STREAM_BATCH)]
+    batches = [work[i : i + batch_size] for i in range(0, len(work), batch_size)]
     first_set, to_delete = await loop.run_in_executor(pool, build, batches[0])
     # one queue, one wake-up per chunk (an Event would wake every idle sender per batch)
     queue: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue()
@@ -246,7 +254,14 @@ class ChunkIO:
     """Reads and writes the chunks of one array (store + path + metadata + pipeline)."""
 
     def __init__(
-        self, store: Store, path: str, metadata: Any, pipeline: CodecPipeline, *, write_empty_chunks: bool = False
+        self,
+        store: Store,
+        path: str,
+        metadata: Any,
+        pipeline: CodecPipeline,
+        *,
+        write_empty_chunks: bool = False,
+        shard_options: ShardReadOptions | None = None,
     ) -> None:
         self.store = store
         self.path = path
@@ -258,6 +273,17 @@ class ChunkIO:
         self.fill = fill_scalar(metadata)
         self._chunk_key = metadata.chunk_key
         self._prefix = path + "/" if path else ""
+        # an array whose only codec is sharding is read by planned byte ranges of its
+        # shards, and its selections are indexed on the inner chunk grid
+        sharding = sole_sharding_codec(pipeline)
+        self.shards: ShardIO | None = None
+        #: the chunk grid selections are indexed on (the inner chunks of a sharded array)
+        self.grid: tuple[int, ...] = self.chunk_shape
+        if sharding is not None:
+            from azarr.core.shard_io import ShardIO
+
+            self.shards = ShardIO(self, sharding, shard_options)
+            self.grid = sharding.chunk_shape
 
     def key(self, coords: tuple[int, ...]) -> str:
         """The store key of chunk ``coords``."""
@@ -281,8 +307,10 @@ class ChunkIO:
 
         ``extra_keys`` ride along in the same batched request (e.g. the array's metadata,
         to check consolidated metadata for staleness); ``verify({key: value})`` sees them
-        before any chunk is decoded and may raise.
+        before any chunk is decoded and may raise. ``indexer`` is on :attr:`grid`.
         """
+        if self.shards is not None:
+            return await self.shards.read(indexer, extra_keys, verify)
         projections = list(indexer)
         pipeline = self.pipeline
         extent = self.extent
@@ -335,7 +363,10 @@ class ChunkIO:
     # --- writing ---------------------------------------------------------------------------
 
     async def write(self, indexer: Any, values: np.ndarray) -> None:
-        """Write ``values`` (already shaped as ``indexer.buffer_shape``) into the selection."""
+        """Write ``values`` (already shaped as ``indexer.buffer_shape``) into the selection (on :attr:`grid`)."""
+        if self.shards is not None:
+            await self.shards.write(indexer, values)
+            return
         projections = list(indexer)
         if not projections:
             return

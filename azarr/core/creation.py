@@ -9,8 +9,11 @@ without ``zarr_format`` inside an existing hierarchy takes the hierarchy's forma
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
 
 from azarr.errors import MetadataError
 from azarr.meta.formats import format_for
@@ -94,14 +97,84 @@ def _v3_options(options: dict[str, Any], dtype: Any) -> dict[str, Any]:
     return options
 
 
+def _positive_shape(value: Any, ndim: int, what: str) -> tuple[int, ...]:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (int(value),) * ndim
+    if not isinstance(value, (list, tuple)) or len(value) != ndim or not all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in value
+    ):
+        raise MetadataError(f"{what} must be {ndim} positive integers (one per dimension), got {value!r}")
+    return tuple(int(v) for v in value)
+
+
+def _guess_inner_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
+    """zarr-python 3's inner chunks when only ``shards`` is given: halve the largest axis to <= 1 MiB."""
+    chunks = [max(1, s) for s in shape]
+    while math.prod(chunks) * itemsize > 1 << 20 and any(c > 1 for c in chunks):
+        i = max(range(len(chunks)), key=lambda j: chunks[j])
+        chunks[i] = -(-chunks[i] // 2)
+    return tuple(chunks)
+
+
+def shard_layout(shape: Any, chunks: Any, dtype: Any, shards: Any, codecs: list[dict[str, Any]]) -> tuple[tuple[int, ...], list[dict[str, Any]]]:
+    """zarr-python 3's ``shards=``: ``(chunk grid shape, codecs)`` with ``codecs`` moved inside one
+    ``sharding_indexed`` codec whose inner chunks are ``chunks``.
+
+    ``shards`` is a shape, ``{"shape": ..., "index_location": "start" | "end"}`` or ``"auto"``
+    (two inner chunks per shard along axes holding more than 8 inner chunks, as zarr-python).
+    Inner chunks default to ~1 MiB; the shard shape must be a multiple of them.
+    """
+    from azarr.meta.common import normalize_chunks
+    from azarr.meta.v3_dtypes import data_type_from_dtype
+
+    shape_t = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
+    itemsize = data_type_from_dtype(dtype).item_size or 16
+    inner = _guess_inner_chunks(shape_t, itemsize) if chunks is None else normalize_chunks(chunks, shape_t, itemsize)
+    location = "end"
+    if isinstance(shards, Mapping):
+        unknown = set(shards) - {"shape", "index_location"}
+        if unknown or "shape" not in shards:
+            raise MetadataError(f"shards= takes a shape or {{'shape': ..., 'index_location': ...}}, got {dict(shards)!r}")
+        location = shards.get("index_location") or "end"
+        if location not in ("start", "end"):
+            raise MetadataError(f"shards: index_location must be 'start' or 'end', got {location!r}")
+        shards = shards["shape"]
+    if isinstance(shards, str) and shards == "auto":
+        shard_shape = tuple(c * 2 if s // c > 8 else c for s, c in zip(shape_t, inner))
+    else:
+        shard_shape = _positive_shape(shards, len(shape_t), "shards")
+    if any(s % c for s, c in zip(shard_shape, inner)):
+        raise MetadataError(
+            f"shards {shard_shape} must be a multiple of the (inner) chunks {inner} along every axis"
+        )
+    sharding = {
+        "name": "sharding_indexed",
+        "configuration": {
+            "chunk_shape": list(inner),
+            "codecs": codecs,
+            "index_codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}],
+            "index_location": location,
+        },
+    }
+    return shard_shape, [sharding]
+
+
 def build_array_metadata(zarr_format: Any, shape: Any, chunks: Any, dtype: Any, options: Mapping[str, Any]) -> Any:
     """Validated metadata of a new array in ``zarr_format`` from creation keywords."""
     fmt = format_for(zarr_format)
     opts = {k: v for k, v in options.items() if v is not _UNSET}
+    shards = opts.pop("shards", None)
+    if shards is not None and fmt.key != 3:
+        raise MetadataError(
+            f"shards= needs Zarr v3 (the sharding_indexed codec); a zarr_format={fmt.key!r} array cannot be "
+            "sharded (create it with zarr_format=3 and v3 keywords)"
+        )
     if fmt.key == 2:
         opts = _v2_options(opts, dtype)
     elif fmt.key == 3:
         opts = _v3_options(opts, dtype)
+        if shards is not None:
+            chunks, opts["codecs"] = shard_layout(shape, chunks, dtype, shards, opts["codecs"])
     else:
         opts.pop("compressors", None)
     return fmt.create_array(shape=shape, chunks=chunks, dtype=dtype, **opts)
@@ -117,4 +190,12 @@ class _Unset:
 _UNSET: Any = _Unset()
 UNSET: Any = _UNSET
 
-__all__ = ["DEFAULT_FORMAT", "UNSET", "V2_ONLY_KEYWORDS", "build_array_metadata", "choose_format", "v2_only_keywords"]
+__all__ = [
+    "DEFAULT_FORMAT",
+    "UNSET",
+    "V2_ONLY_KEYWORDS",
+    "build_array_metadata",
+    "choose_format",
+    "shard_layout",
+    "v2_only_keywords",
+]
