@@ -83,7 +83,7 @@ def _v2_options(options: dict[str, Any], dtype: Any) -> dict[str, Any]:
     return options
 
 
-def _v3_options(options: dict[str, Any], dtype: Any) -> dict[str, Any]:
+def _v3_options(options: dict[str, Any], dtype: Any, chunk_shape: tuple[int, ...]) -> dict[str, Any]:
     from azarr.codecs.v3 import codecs_for
 
     options.pop("order", None)  # v3 stores C order; ``order`` is only an in-memory layout there
@@ -92,6 +92,7 @@ def _v3_options(options: dict[str, Any], dtype: Any) -> dict[str, Any]:
         filters=options.pop("filters", None),
         serializer=options.pop("serializer", "auto"),
         compressors=options.pop("compressors", "auto"),
+        chunk_shape=chunk_shape,
     )
     options["codecs"] = codecs
     return options
@@ -116,6 +117,23 @@ def _guess_inner_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...
     return tuple(chunks)
 
 
+def _shape(shape: Any) -> tuple[int, ...]:
+    from azarr.meta.common import int_tuple
+
+    return int_tuple(shape, "shape", "zarr.json", positive=False)
+
+
+def _chunk_shape(shape: tuple[int, ...], chunks: Any, dtype: Any, *, sharded: bool) -> tuple[int, ...]:
+    """The (inner) chunk shape ``chunks`` means; the guess is zarr-python 3's (~1 MiB inner chunks when sharded)."""
+    from azarr.meta.common import normalize_chunks
+    from azarr.meta.v3_dtypes import data_type_from_dtype
+
+    itemsize = data_type_from_dtype(dtype).item_size or 16
+    if chunks is None and sharded:
+        return _guess_inner_chunks(shape, itemsize)
+    return normalize_chunks(chunks, shape, itemsize)
+
+
 def shard_layout(shape: Any, chunks: Any, dtype: Any, shards: Any, codecs: list[dict[str, Any]]) -> tuple[tuple[int, ...], list[dict[str, Any]]]:
     """zarr-python 3's ``shards=``: ``(chunk grid shape, codecs)`` with ``codecs`` moved inside one
     ``sharding_indexed`` codec whose inner chunks are ``chunks``.
@@ -124,12 +142,8 @@ def shard_layout(shape: Any, chunks: Any, dtype: Any, shards: Any, codecs: list[
     (two inner chunks per shard along axes holding more than 8 inner chunks, as zarr-python).
     Inner chunks default to ~1 MiB; the shard shape must be a multiple of them.
     """
-    from azarr.meta.common import normalize_chunks
-    from azarr.meta.v3_dtypes import data_type_from_dtype
-
-    shape_t = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
-    itemsize = data_type_from_dtype(dtype).item_size or 16
-    inner = _guess_inner_chunks(shape_t, itemsize) if chunks is None else normalize_chunks(chunks, shape_t, itemsize)
+    shape_t = _shape(shape)
+    inner = _chunk_shape(shape_t, chunks, dtype, sharded=True)
     location = "end"
     if isinstance(shards, Mapping):
         unknown = set(shards) - {"shape", "index_location"}
@@ -172,7 +186,8 @@ def build_array_metadata(zarr_format: Any, shape: Any, chunks: Any, dtype: Any, 
     if fmt.key == 2:
         opts = _v2_options(opts, dtype)
     elif fmt.key == 3:
-        opts = _v3_options(opts, dtype)
+        inner = _chunk_shape(_shape(shape), chunks, dtype, sharded=shards is not None)
+        opts = _v3_options(opts, dtype, inner)
         if shards is not None:
             chunks, opts["codecs"] = shard_layout(shape, chunks, dtype, shards, opts["codecs"])
     else:
