@@ -174,12 +174,7 @@ class AsyncArray(NodeBase):
     def chunk_io(self) -> ChunkIO:
         """The chunk I/O engine of this array (rebuilt when its metadata changes)."""
         io = self._io
-        if (
-            io is None
-            or io.metadata is not self.metadata
-            or io.write_empty_chunks != self.write_empty_chunks
-            or (io.shards is not None and self.shard_options not in (None, io.shards.options))
-        ):
+        if io is None or io.metadata is not self.metadata or io.write_empty_chunks != self.write_empty_chunks:
             io = self._io = ChunkIO(
                 self.store,
                 self.path,
@@ -188,6 +183,8 @@ class AsyncArray(NodeBase):
                 write_empty_chunks=self.write_empty_chunks,
                 shard_options=self.shard_options,
             )
+        elif io.shards is not None and self.shard_options is not None:
+            io.shards.configure(self.shard_options)  # the index cache stays
         return io
 
     @property

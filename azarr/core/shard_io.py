@@ -111,6 +111,14 @@ class IndexCache:
             return
         self._entries[key] = (raw, table)
         self._bytes += size
+        self._evict()
+
+    def resize(self, max_bytes: int) -> None:
+        """Change the bound, dropping the least recently used entries beyond it."""
+        self.max_bytes = max_bytes
+        self._evict()
+
+    def _evict(self) -> None:
         while self._bytes > self.max_bytes:
             _, (old_raw, old_table) = self._entries.popitem(last=False)
             self._bytes -= len(old_raw) + old_table.nbytes
@@ -211,6 +219,13 @@ class ShardIO:
         self.shard_shape: tuple[int, ...] = tuple(io.chunk_shape)
         n = codec.index_nbytes
         self.index_range: Range = SuffixRange(n) if codec.index_location == "end" else ByteRange(0, n)
+
+    def configure(self, options: ShardReadOptions) -> None:
+        """Use ``options`` from now on (the cache keeps its entries, within the new bound)."""
+        if options is self.options:
+            return
+        self.options = options
+        self.cache.resize(options.index_cache_bytes)
 
     @property
     def store(self) -> Store:
