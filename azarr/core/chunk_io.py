@@ -66,6 +66,8 @@ def is_fill(chunk: np.ndarray, fill: Any) -> bool:
     """Whether every element of ``chunk`` equals the fill value (NaN and NaT included)."""
     if fill is None:
         return False
+    if chunk.size and not _same(chunk.flat[0], fill, chunk.dtype.kind):
+        return False  # most chunks that are not fill differ at once: no full comparison
     if chunk.dtype.kind == "O":
         return all(v == fill for v in chunk.flat)
     if chunk.dtype.kind in "fc" and np.isnan(fill):
@@ -73,6 +75,15 @@ def is_fill(chunk: np.ndarray, fill: Any) -> bool:
     if chunk.dtype.kind in "Mm" and np.isnat(fill):
         return bool(np.all(np.isnat(chunk)))
     return bool(np.all(chunk == fill))
+
+
+def _same(value: Any, fill: Any, kind: str) -> bool:
+    """Whether one element equals the fill value, NaN and NaT equal to themselves."""
+    if kind in "fc":
+        return bool(value == fill) or bool(np.isnan(value) and np.isnan(fill))
+    if kind in "Mm":
+        return bool(value == fill) or bool(np.isnat(value) and np.isnat(fill))
+    return bool(value == fill)
 
 
 def covers_whole(chunk_selection: Any, chunk_shape: tuple[int, ...]) -> bool:

@@ -234,14 +234,6 @@ class ShardIO:
 
     # --- geometry ------------------------------------------------------------------------------
 
-    def locate(self, inner_coords: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
-        """(shard coordinates, the inner chunk's C-order number in the shard)."""
-        shard = tuple(c // n for c, n in zip(inner_coords, self.per_shard))
-        flat = 0
-        for c, n in zip(inner_coords, self.per_shard):
-            flat = flat * n + c % n
-        return shard, flat
-
     def inner_in_bounds(self, shard: tuple[int, ...]) -> int:
         """How many of the shard's inner chunks hold elements inside the array."""
         count = 1
@@ -253,15 +245,28 @@ class ShardIO:
 
     def group(self, projections: list[Any]) -> dict[str, _Shard]:
         """The projections (on the inner grid) grouped by the shard that holds them."""
+        if not self.per_shard:  # 0-d: one shard holding one inner chunk
+            return self._group_0d(projections)
+        # vectorised: a full read of a big array has thousands of projections, and this runs
+        # on the event loop before the first request goes out
+        per = np.array(self.per_shard, dtype=np.int64)
+        inner = np.array([p.chunk_coords for p in projections], dtype=np.int64).reshape(len(projections), -1)
+        shard_coords = inner // per
+        flats = np.ravel_multi_index(tuple((inner % per).T), self.per_shard).tolist()
         shards: dict[tuple[int, ...], _Shard] = {}
         key = self.io.key
-        for p in projections:
-            coords, flat = self.locate(p.chunk_coords)
+        for coords, flat, p in zip(map(tuple, shard_coords.tolist()), flats, projections):
             sh = shards.get(coords)
             if sh is None:
                 sh = shards[coords] = _Shard(key(coords), coords)
             sh.needed[flat] = p
         return {sh.key: sh for sh in shards.values()}
+
+    def _group_0d(self, projections: list[Any]) -> dict[str, _Shard]:
+        sh = _Shard(self.io.key(()), ())
+        for p in projections:
+            sh.needed[0] = p
+        return {sh.key: sh}
 
     def _error(self, key: str, flat: int | None, exc: Exception, verb: str = "decode") -> CodecError:
         """``exc`` as a CodecError naming the shard key (and the inner chunk)."""
@@ -326,16 +331,22 @@ class ShardIO:
                     offset, nbytes = int(table[stored, 0]), int(table[stored, 1])
                     encoded[stored] = view[offset : offset + nbytes]
             for flat, p in sh.needed.items():
-                if p.is_complete_chunk and covers_whole(p.chunk_selection, inner_shape):
+                whole = p.is_complete_chunk and covers_whole(p.chunk_selection, inner_shape)
+                chunk = values[p.out_selection] if whole else None
+                if chunk is not None and chunk.shape == inner_shape:
+                    pass  # the new values are the whole inner chunk: encoded from them, no copy
+                elif whole:
                     chunk = np.empty(inner_shape, dtype=dtype)
-                elif flat in encoded:
-                    try:
-                        chunk = np.array(inner.decode(encoded[flat]), copy=True)
-                    except Exception as exc:
-                        raise self._error(sh.key, flat, exc) from exc
+                    chunk[p.chunk_selection] = values[p.out_selection]
                 else:
-                    chunk = np.full(inner_shape, fill, dtype=dtype)
-                chunk[p.chunk_selection] = values[p.out_selection]
+                    if flat in encoded:
+                        try:
+                            chunk = np.array(inner.decode(encoded[flat]), copy=True)
+                        except Exception as exc:
+                            raise self._error(sh.key, flat, exc) from exc
+                    else:
+                        chunk = np.full(inner_shape, fill, dtype=dtype)
+                    chunk[p.chunk_selection] = values[p.out_selection]
                 if skip_empty and is_fill(chunk, fill):
                     encoded.pop(flat, None)
                     continue
