@@ -310,8 +310,19 @@ def test_resize_and_append_sharded(tmp_path: Path) -> None:
 # --- tensorstore ---------------------------------------------------------------------------------
 
 
-def ts_sharded_spec(path: Path, location: str, nested: bool) -> dict[str, Any]:
-    inner_codecs: list[Any] = [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "zstd", "configuration": {"level": 1}}]
+TS_CHAINS: dict[str, list[Any]] = {
+    "zstd": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "zstd", "configuration": {"level": 1}}],
+    "gzip": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "gzip", "configuration": {"level": 5}}],
+    "blosc": [{"name": "bytes", "configuration": {"endian": "little"}},
+              {"name": "blosc", "configuration": {"cname": "lz4", "clevel": 5, "shuffle": "shuffle", "typesize": 4,
+                                                  "blocksize": 0}}],
+    "transpose-big-crc": [{"name": "transpose", "configuration": {"order": [1, 0]}},
+                          {"name": "bytes", "configuration": {"endian": "big"}}, {"name": "crc32c"}],
+}
+
+
+def ts_sharded_spec(path: Path, location: str, nested: bool, chain_name: str = "zstd") -> dict[str, Any]:
+    inner_codecs: list[Any] = TS_CHAINS[chain_name]
     if nested:
         inner_codecs = [{"name": "sharding_indexed", "configuration": {"chunk_shape": [3, 2], "codecs": inner_codecs,
                                                                       "index_location": "start"}}]
@@ -329,13 +340,16 @@ def ts_sharded_spec(path: Path, location: str, nested: bool) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("nested", [False, True])
-@pytest.mark.parametrize("location", ["end", "start"])
-def test_tensorstore_both_ways(tmp_path: Path, location: str, nested: bool) -> None:
+@pytest.mark.parametrize(
+    ("location", "nested", "chain_name"),
+    [("end", False, "zstd"), ("start", False, "zstd"), ("end", True, "zstd"), ("start", True, "zstd"),
+     ("end", False, "gzip"), ("end", False, "blosc"), ("start", False, "transpose-big-crc")],
+)
+def test_tensorstore_both_ways(tmp_path: Path, location: str, nested: bool, chain_name: str) -> None:
     import tensorstore as ts
 
     data = partially_filled((31, 22), "<i4")
-    t = ts.open(ts_sharded_spec(tmp_path / "t", location, nested), create=True).result()
+    t = ts.open(ts_sharded_spec(tmp_path / "t", location, nested, chain_name), create=True).result()
     t.write(data).result()
     t[2:4, 20:22].write(np.array([[9, 9], [9, 9]], "i4")).result()  # a partial shard rewrite by tensorstore
     expected = data.copy()
