@@ -11,7 +11,8 @@ import pytest
 
 import azarr
 from azarr import aio
-from azarr.core.shard_io import ShardReadOptions, coalesce
+from azarr.core.shard_io import ShardReadOptions
+from azarr.core.shard_plan import coalesce
 from azarr.stores import MemoryStore, RedisStore, S3Store, SQLiteStore
 from azarr.stores.ranges import ByteRange, SuffixRange
 from tests.counting import CountingStore
@@ -128,6 +129,15 @@ async def test_coalescing_merges_nearby_inner_chunks() -> None:
     assert (merged.start, merged.end) == (0, 9 * 64)
     # the span limit splits a long run of chunks
     assert len(await data_ranges(np.s_[0:8, 0:8], ShardReadOptions(coalesce_gap=0, coalesce_max=128))) == 2
+
+
+def test_bad_options_are_a_clear_error() -> None:
+    from azarr.core.shard_plan import ShardOptionsError
+
+    for bad in ({"coalesce_gap": -1}, {"coalesce_max": 0}, {"whole_fraction": -0.5}, {"index_cache_bytes": 1.5},
+                {"whole_fraction": "all"}):
+        with pytest.raises(ShardOptionsError, match=next(iter(bad))):
+            ShardReadOptions(**bad)
 
 
 def test_coalesce_function() -> None:
