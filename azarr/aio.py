@@ -48,6 +48,7 @@ _ARRAY_OPTIONS = (
     "dimension_names",
     "chunk_key_encoding",
     "object_codec",
+    "shards",
 )
 
 
@@ -158,6 +159,7 @@ async def open_array(
     dimension_names: Any = UNSET,
     chunk_key_encoding: Any = UNSET,
     object_codec: Any = UNSET,
+    shards: Any = UNSET,
     zarr_format: int | str | None = None,
     storage_options: Mapping[str, Any] | None = None,
     write_empty_chunks: bool | None = None,
@@ -171,9 +173,11 @@ async def open_array(
     create if missing; ``w`` create, replacing anything at ``path``; ``w-``/``x`` create,
     fail if something exists. Creation keywords are zarr-python's: v2's ``compressor``,
     ``filters``, ``order``, ``dimension_separator``, ``object_codec``; v3's ``compressors``,
-    ``filters``, ``serializer``, ``dimension_names``, ``chunk_key_encoding``, ``codecs``.
-    zarr-python's other spellings (``zarr_version``, ``config``, ``chunk_shape``) are accepted;
-    ``synchronizer``, ``chunk_store`` and ``meta_array`` raise
+    ``filters``, ``serializer``, ``dimension_names``, ``chunk_key_encoding``, ``codecs`` and
+    ``shards`` (zarr-python 3's: a shard shape, ``{"shape": ..., "index_location": ...}`` or
+    ``"auto"``; ``chunks`` are then the inner chunks, and the codecs go inside
+    ``sharding_indexed``). zarr-python's other spellings (``zarr_version``, ``config``,
+    ``chunk_shape``) are accepted; ``synchronizer``, ``chunk_store`` and ``meta_array`` raise
     :class:`~azarr.errors.UnsupportedOptionError`.
     """
     read_only = bool(kwargs.pop("read_only", False))
@@ -287,6 +291,7 @@ async def create(
     dimension_names: Any = UNSET,
     chunk_key_encoding: Any = UNSET,
     object_codec: Any = UNSET,
+    shards: Any = UNSET,
     zarr_format: int | str | None = None,
     storage_options: Mapping[str, Any] | None = None,
     write_empty_chunks: bool | None = None,

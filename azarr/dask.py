@@ -35,15 +35,16 @@ def to_dask(
 ) -> da.Array:
     """A lazy dask array over an azarr array (or the array at a URL/path).
 
-    ``chunks`` defaults to the stored chunks (one task per chunk); any multiple of them
-    (e.g. ``(z.chunks[0] * 8, z.shape[1])``) groups chunks per task.
+    ``chunks`` defaults to the stored objects: one task per chunk, or per shard of a sharded
+    array (a task then reads its shard in one request); any multiple of them (e.g.
+    ``(z.chunks[0] * 8, z.shape[1])``) groups chunks per task.
     """
     z = array if isinstance(array, Array) else open_array(
         array, "r", path=path, storage_options=storage_options, use_consolidated=use_consolidated
     )
     name = "azarr-" + tokenize(z.store._config() if hasattr(z.store, "_config") else repr(z.store), z.path,
                                z.metadata.to_documents(z.attrs.asdict()))
-    return da.from_array(z, chunks=chunks or z.chunks, lock=False, asarray=False, fancy=False, name=name,
+    return da.from_array(z, chunks=chunks or z.shards or z.chunks, lock=False, asarray=False, fancy=False, name=name,
                          inline_array=False, meta=_meta(z))
 
 
@@ -81,28 +82,36 @@ def from_dask(
 ) -> Array | Any:
     """Write a dask array to a new azarr array in parallel and return the azarr Array.
 
-    Stored chunks default to the dask array's first chunk along each axis. Dask chunks
-    whose boundaries split stored chunks make two tasks write the same chunk: that is safe
-    only on a store that can compare-and-swap (every partial-chunk write is then a
-    conditional read-merge-write, so neither task's update is lost), and is allowed there
-    by default (``allow_misaligned=None``). Otherwise — a store without conditional writes,
-    or ``allow_misaligned=False`` — :class:`ChunkAlignmentError` is raised, or with
-    ``safe_rechunk=True`` the dask array is rechunked to the stored chunks first. With
-    ``compute=False`` the delayed store is returned instead.
+    Stored chunks default to the dask array's first chunk along each axis. With
+    ``shards=`` (zarr-python 3's keyword) the array is sharded: ``chunks`` are the inner
+    chunks (guessed when not given) and each task writes whole shards. Dask chunks whose
+    boundaries split stored objects (chunks, or shards) make two tasks write the same
+    object: that is safe only on a store that can compare-and-swap (every partial write is
+    then a conditional read-merge-write, so neither task's update is lost), and is allowed
+    there by default (``allow_misaligned=None``). Otherwise — a store without conditional
+    writes, or ``allow_misaligned=False`` — :class:`ChunkAlignmentError` is raised, or with
+    ``safe_rechunk=True`` the dask array is rechunked to the stored objects first (one task
+    per shard). With ``compute=False`` the delayed store is returned instead.
     """
-    stored = tuple(chunks) if chunks is not None else tuple(c[0] if c else 1 for c in darr.chunks)
+    if chunks is not None:
+        stored: Any = tuple(chunks)
+    elif create_kwargs.get("shards") is not None:
+        stored = None  # inner chunks are guessed (they must divide the shards)
+    else:
+        stored = tuple(c[0] if c else 1 for c in darr.chunks)
     z = open_array(store, mode, shape=darr.shape, chunks=stored, dtype=darr.dtype, path=path,
                    storage_options=storage_options, **create_kwargs)
-    problems = check_alignment(darr.chunks, z.chunks, z.shape)
+    objects, what = (z.shards, "shards") if z.shards is not None else (z.chunks, "stored chunks")
+    problems = check_alignment(darr.chunks, objects, z.shape)
     if allow_misaligned is None:
         allow_misaligned = z.store.supports_conditional_writes
     if problems and not allow_misaligned:
         if not safe_rechunk:
             raise ChunkAlignmentError(
-                f"dask chunks {darr.chunksize} do not align with stored chunks {z.chunks} of {z.name} in "
+                f"dask chunks {darr.chunksize} do not align with {what} {objects} of {z.name} in "
                 f"{z.store.name} ({'; '.join(problems)}); rechunk, or pass safe_rechunk=True"
             )
-        darr = darr.rechunk(z.chunks)
+        darr = darr.rechunk(objects)
     result = da.store(darr, z, lock=False, compute=compute, return_stored=False)
     return z if compute else result
 

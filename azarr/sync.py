@@ -256,7 +256,8 @@ class Array:
 
     # metadata
     shape = property(lambda self: self._async.shape, doc="The array's shape.")
-    chunks = property(lambda self: self._async.chunks, doc="The chunk shape.")
+    chunks = property(lambda self: self._async.chunks, doc="The chunk shape (a sharded array's inner chunks).")
+    shards = property(lambda self: self._async.shards, doc="The shard shape, or None when not sharded.")
     dtype = property(lambda self: self._async.dtype, doc="The numpy dtype.")
     fill_value = property(lambda self: self._async.fill_value, doc="Value of unwritten elements.")
     order = property(lambda self: self._async.order, doc="Chunk memory layout.")

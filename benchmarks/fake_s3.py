@@ -5,7 +5,10 @@ cost; this server answers in well under a millisecond. ``--delay`` adds a fixed 
 to every request without serialising concurrent ones (each request sleeps on its own).
 Path-style only; no authentication checks. Supports what the benchmark clients use:
 bucket PUT/HEAD, object GET (Range) / HEAD / PUT / DELETE, DeleteObjects, ListObjectsV2.
-``GET /__stats`` returns request counts; ``POST /__reset_stats`` clears them.
+``GET /__stats`` returns request counts; ``POST /__reset_stats`` clears them (and the trace).
+``GET /__trace`` returns ``[arrived, answered]`` (monotonic seconds) of every request since the
+last reset, from which a benchmark counts round trips. ``--bandwidth`` (bytes/s) adds
+``body size / bandwidth`` to each response's delay, so reading more than needed costs time.
 
     python benchmarks/fake_s3.py --port 9000 --delay 0.1
 """
@@ -26,6 +29,7 @@ from aiohttp import web
 BUCKETS: dict[str, dict[str, bytes]] = {}
 ETAGS: dict[tuple[str, str], str] = {}  # computed once per PUT, not on every GET
 STATS: Counter[str] = Counter()
+TRACE: list[tuple[float, float]] = []  # (arrived, answered) per request since the last reset
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
@@ -42,9 +46,23 @@ async def handle(request: web.Request) -> web.StreamResponse:
     path = request.path
     if path == "/__stats":
         return web.json_response(dict(STATS))
+    if path == "/__trace":
+        return web.json_response(TRACE)
     if path == "/__reset_stats":
         STATS.clear()
+        TRACE.clear()
         return web.json_response({})
+    arrived = asyncio.get_running_loop().time()
+    response = await serve(request)
+    bandwidth = request.app["bandwidth"]
+    if bandwidth and isinstance(response, web.Response) and response.body is not None:
+        await asyncio.sleep(len(response.body) / bandwidth)  # type: ignore[arg-type]
+    TRACE.append((arrived, asyncio.get_running_loop().time()))
+    return response
+
+
+async def serve(request: web.Request) -> web.StreamResponse:
+    path = request.path
     delay = request.app["delay"]
     STATS["requests"] += 1
     STATS[request.method] += 1
@@ -153,11 +171,13 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--stall-rate", type=float, default=0.0, help="fraction of GETs that stall")
     parser.add_argument("--stall", type=float, default=0.0, help="extra seconds a stalled GET waits")
+    parser.add_argument("--bandwidth", type=float, default=0.0, help="bytes/s per response (0: unlimited)")
     args = parser.parse_args()
     app = web.Application(client_max_size=1 << 30)
     app["delay"] = args.delay
     app["stall_rate"] = args.stall_rate
     app["stall"] = args.stall
+    app["bandwidth"] = args.bandwidth
     app["rng"] = random.Random(0)
     app.router.add_route("*", "/{tail:.*}", handle)
     try:  # the server's CPU per request must stay well below the clients' (see latency.py)

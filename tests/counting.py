@@ -7,26 +7,32 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from azarr.stores.base import Store
+from azarr.stores.ranges import RangeRequest
 
 
 class CountingStore(Store):
-    """Delegates to ``inner`` and counts public calls (``calls``) and keys read (``keys_read``)."""
+    """Delegates to ``inner`` and counts public calls (``calls``), keys read (``keys_read``) and
+    the requests of each ``get_ranges`` call (``range_calls``: one list per call, i.e. per round trip)."""
 
     def __init__(self, inner: Store) -> None:
         super().__init__(read_only=inner.read_only, concurrency=inner.concurrency, retry=inner.retry)
         self.inner = inner
         self.calls: Counter[str] = Counter()
         self.keys_read: list[str] = []
+        self.range_calls: list[list[RangeRequest]] = []
 
     def reset(self) -> None:
         """Forget the counts so far."""
         self.calls.clear()
         self.keys_read.clear()
+        self.range_calls.clear()
 
     @property
     def reads(self) -> int:
         """Number of read requests (get, get_range, get_many, exists, listings)."""
-        return sum(self.calls[k] for k in ("get", "get_range", "get_many", "exists", "list_prefix", "list_dir"))
+        return sum(
+            self.calls[k] for k in ("get", "get_range", "get_many", "get_ranges", "exists", "list_prefix", "list_dir")
+        )
 
     def _config(self) -> dict[str, Any]:
         return self.inner._config()
@@ -49,11 +55,18 @@ class CountingStore(Store):
         self.calls["get_range"] += 1
         return await self.inner.get_range(key, start, end)
 
-    async def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
+    async def get_many(self, keys: Iterable[str], *, on_value: Any = None) -> dict[str, bytes]:
         keys = list(keys)
         self.calls["get_many"] += 1
         self.keys_read.extend(keys)
-        return await self.inner.get_many(keys)
+        return await self.inner.get_many(keys, on_value=on_value)
+
+    async def get_ranges(self, requests: Iterable[RangeRequest], *, on_value: Any = None) -> dict[RangeRequest, bytes]:
+        requests = list(requests)
+        self.calls["get_ranges"] += 1
+        self.range_calls.append(requests)
+        self.keys_read.extend(k for k, _ in requests)
+        return await self.inner.get_ranges(requests, on_value=on_value)
 
     async def exists(self, key: str) -> bool:
         self.calls["exists"] += 1

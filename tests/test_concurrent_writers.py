@@ -1,4 +1,4 @@
-"""No lost updates: two processes writing disjoint regions that share chunks, on real stores.
+"""No lost updates: two processes writing disjoint regions that share chunks (or shards), on real stores.
 
 Rows 0-1049 and 1050-1999 of an array chunked by 100 rows share chunk 10. Each trial writes
 both regions at the same moment (a barrier) from two processes; the final array must hold
@@ -33,9 +33,10 @@ def _writer(store_bytes: bytes, rows: tuple[int, int], value: int, barrier: Any,
         z[rows[0] : rows[1]] = value
 
 
-def _run_trials(store: Store) -> None:
+def _run_trials(store: Store, **layout: Any) -> None:
+    layout = layout or {"chunks": CHUNKS}
     for t in range(TRIALS):
-        azarr.open_array(store, mode="w", path=f"t{t}", shape=SHAPE, chunks=CHUNKS, dtype="i4", fill_value=0)
+        azarr.open_array(store, mode="w", path=f"t{t}", shape=SHAPE, dtype="i4", fill_value=0, **layout)
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(2)
     blob = pickle.dumps(store)
@@ -70,6 +71,18 @@ def test_redis(redis_url: str) -> None:
 
 def test_s3(s3_endpoint: str, s3_bucket: str) -> None:
     _run_trials(S3Store(s3_bucket, "cw", endpoint_url=s3_endpoint, **S3_CREDENTIALS))
+
+
+# sharded: rows 1000-1199 are one shard of two inner chunks, written by both processes
+SHARDED = {"chunks": (100, 8), "shards": (200, 8)}
+
+
+def test_sharded_local(tmp_path: Path) -> None:
+    _run_trials(LocalStore(tmp_path / "data"), **SHARDED)
+
+
+def test_sharded_s3(s3_endpoint: str, s3_bucket: str) -> None:
+    _run_trials(S3Store(s3_bucket, "cws", endpoint_url=s3_endpoint, **S3_CREDENTIALS), **SHARDED)
 
 
 async def test_conflicts_are_merged_not_lost() -> None:

@@ -10,6 +10,7 @@ creation keywords (``filters``, ``serializer``, ``compressors``) into codec entr
 from azarr.codecs.abc import ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec, ChunkSpec, Codec
 from azarr.codecs.pipeline import CodecPipeline
 from azarr.codecs.registry import codec_class, codec_from_config, pipeline_for, register_codec
+from azarr.codecs.sharding import ShardingCodec
 from azarr.codecs.v3 import (
     BloscCodec,
     BytesCodec,
@@ -34,6 +35,7 @@ __all__ = [
     "CodecPipeline",
     "Crc32cCodec",
     "GzipCodec",
+    "ShardingCodec",
     "TransposeCodec",
     "VLenBytesCodec",
     "VLenUTF8Codec",

@@ -18,7 +18,7 @@ _CODECS: dict[str, type[Codec]] = {}
 _builtins_loaded = False
 
 #: modules whose import registers the built-in v3 codecs (imported on first lookup)
-_CODEC_MODULES = ("azarr.codecs.v3",)
+_CODEC_MODULES = ("azarr.codecs.v3", "azarr.codecs.sharding")
 
 #: the pipeline builder of each format, as "module:function" (imported on first use)
 _BUILDERS: dict[Any, str] = {

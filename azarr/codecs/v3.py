@@ -111,6 +111,7 @@ def codecs_for(
     serializer: Any = "auto",
     compressors: Any = "auto",
     ndim: int | None = None,
+    chunk_shape: Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:
     """zarr-python 3's creation keywords as the normalized ``codecs`` entries it would write.
 
@@ -122,7 +123,9 @@ def codecs_for(
     zarr-python 3's default: no filters, ``bytes`` (or ``vlen-utf8``/``vlen-bytes`` for
     string/bytes types) and ``zstd`` level 0; ``None`` or ``[]`` means none. Settings the
     data type decides (blosc's ``typesize``, ``bytes``' ``endian``) are filled in as
-    zarr-python fills them. ``ndim`` checks ``transpose`` orders (taken from them if None).
+    zarr-python fills them. ``ndim`` checks ``transpose`` orders (taken from them if None);
+    ``chunk_shape``, when given, is the chunk the codecs apply to (a ``sharding_indexed``
+    serializer checks its inner chunks against it).
     """
     where = "codecs"
     data_type = data_type_from_dtype(dtype)
@@ -142,7 +145,8 @@ def codecs_for(
     if ndim is None:
         orders = [c.order for c in aa if isinstance(c, TransposeCodec) and isinstance(c.order, tuple)]
         ndim = len(orders[0]) if orders else 0
-    spec = ChunkSpec((1,) * ndim, data_type.dtype, data_type.default_fill_value(), "C")
+    shape = tuple(chunk_shape) if chunk_shape is not None else (1,) * ndim
+    spec = ChunkSpec(shape, data_type.dtype, data_type.default_fill_value(), "C")
     pipeline = CodecPipeline([*aa, ab, *bb], spec, where=where)
     return pipeline.describe()
 

@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from azarr.codecs import CodecPipeline, pipeline_for
+from azarr.codecs.sharding import sole_sharding_codec
 from azarr.core import indexing
 from azarr.core.blocks import block_to_basic
-from azarr.core.chunk_io import ChunkIO, chunk_keys, fill_scalar
+from azarr.core.chunk_io import ChunkIO, chunk_keys
 from azarr.core.creation import UNSET, build_array_metadata, choose_format
 from azarr.core.hierarchy import (
     NodeBase,
@@ -31,6 +32,7 @@ from azarr.core.hierarchy import (
     normalize_path,
     read_lineage,
 )
+from azarr.core.shard_io import ShardReadOptions
 from azarr.errors import (
     ArgumentError,
     ArrayNotFoundError,
@@ -44,15 +46,6 @@ from azarr.errors import (
 )
 from azarr.meta.formats import format_for
 from azarr.stores.base import Store
-
-
-def missing_value(metadata: Any) -> Any:
-    """What elements of unstored chunks read as: the fill value; with none (a Zarr v2
-    ``null``), NaT for datetimes and timedeltas (as zarr-python 3 reads them) and zero
-    otherwise."""
-    if metadata.fill_value is None and metadata.dtype.kind in "Mm":
-        return np.array("NaT", dtype=metadata.dtype)[()]
-    return fill_scalar(metadata)
 
 
 def _human_size(n: int) -> str:
@@ -97,6 +90,8 @@ class AsyncArray(NodeBase):
     ) -> None:
         super().__init__(store, path, metadata, attributes, read_only=read_only, context=context)
         self.write_empty_chunks = write_empty_chunks
+        #: how a sharded array's shards are read (coalescing, whole-shard reads, index cache)
+        self.shard_options: ShardReadOptions | None = None
         self._pipeline: CodecPipeline | None = None
         self._io: ChunkIO | None = None
 
@@ -152,7 +147,7 @@ class AsyncArray(NodeBase):
 
         ``options`` are the format's creation keywords (``compressor``/``filters``/
         ``dimension_separator``/``order`` for v2; ``compressors``/``filters``/``serializer``/
-        ``dimension_names``/``chunk_key_encoding`` for v3; ``compressor`` for N5) and
+        ``dimension_names``/``chunk_key_encoding``/``shards`` for v3; ``compressor`` for N5) and
         ``fill_value``. Without ``zarr_format`` the format is chosen as
         :func:`~azarr.core.creation.choose_format` says. Metadata is validated before
         anything is touched; ``overwrite=True`` then deletes whatever was at ``path``.
@@ -200,9 +195,15 @@ class AsyncArray(NodeBase):
         io = self._io
         if io is None or io.metadata is not self.metadata or io.write_empty_chunks != self.write_empty_chunks:
             io = self._io = ChunkIO(
-                self.store, self.path, self.metadata, self.codec_pipeline, write_empty_chunks=self.write_empty_chunks
+                self.store,
+                self.path,
+                self.metadata,
+                self.codec_pipeline,
+                write_empty_chunks=self.write_empty_chunks,
+                shard_options=self.shard_options,
             )
-            io.fill = missing_value(self.metadata)
+        elif io.shards is not None and self.shard_options is not None:
+            io.shards.configure(self.shard_options)  # the index cache stays
         return io
 
     @property
@@ -212,8 +213,18 @@ class AsyncArray(NodeBase):
 
     @property
     def chunks(self) -> tuple[int, ...]:
-        """The chunk shape."""
-        return self.metadata.chunks
+        """The chunk shape (of a sharded array: its inner chunks, as zarr-python 3)."""
+        sharding = sole_sharding_codec(self.codec_pipeline)
+        return sharding.chunk_shape if sharding is not None else self.metadata.chunks
+
+    @property
+    def shards(self) -> tuple[int, ...] | None:
+        """The shard shape of a sharded array, None otherwise (as zarr-python 3)."""
+        return self.metadata.chunks if sole_sharding_codec(self.codec_pipeline) is not None else None
+
+    def _stored_grid(self) -> tuple[int, ...]:
+        """Stored objects (chunks, or shards) along each axis."""
+        return tuple(-(-s // c) for s, c in zip(self.shape, self.metadata.chunks))
 
     @property
     def dtype(self) -> np.dtype:
@@ -449,11 +460,11 @@ class AsyncArray(NodeBase):
         )
         if len(new_shape) != self.ndim:
             raise ShapeMismatchError(f"resize of {self.name}: new shape {new_shape} must have {self.ndim} dimensions")
-        old_grid = self.cdata_shape
+        old_grid = self._stored_grid()
         new_meta = self.metadata.with_shape(tuple(int(s) for s in new_shape))
         await self.context.write_documents(self.store, self.path, new_meta.to_documents(self._attrs))
         self.metadata = new_meta
-        new_grid = self.cdata_shape
+        new_grid = self._stored_grid()
         if any(n < o for n, o in zip(new_grid, old_grid)):
             doomed = chunk_keys(
                 self.path,
@@ -487,14 +498,16 @@ class AsyncArray(NodeBase):
     # --- info ------------------------------------------------------------------------------------
 
     async def nchunks_initialized(self) -> int:
-        """Count the chunks that are stored (lists the array's prefix)."""
+        """Count the chunks that are stored (lists the array's prefix); a stored shard counts
+        as all its inner chunks, as in zarr-python 3."""
         prefix = self.path + "/" if self.path else ""
-        names = {self.metadata.chunk_key(c) for c in itertools.product(*(range(g) for g in self.cdata_shape))}
+        names = {self.metadata.chunk_key(c) for c in itertools.product(*(range(g) for g in self._stored_grid()))}
         n = 0
         async for key in self.store.list_prefix(prefix):
             if key[len(prefix) :] in names:
                 n += 1
-        return n
+        shards = self.shards
+        return n * math.prod(s // c for s, c in zip(shards, self.chunks)) if shards is not None else n
 
     def _codec_info(self) -> list[tuple[str, str]]:
         """Codec rows as each format's zarr-python shows them (v2: compressor + filters; v3: the chain)."""
@@ -521,6 +534,7 @@ class AsyncArray(NodeBase):
             ("Fill value", _show_scalar(self.fill_value)),
             ("Shape", str(self.shape)),
             ("Chunk shape", str(self.chunks)),
+            *([("Shard shape", str(self.shards))] if self.shards is not None else []),
             ("Order", self.order),
             ("Read-only", str(self.read_only)),
             ("Store type", type(self.store).__name__),
@@ -606,4 +620,4 @@ class AsyncArray(NodeBase):
         return view
 
 
-__all__ = ["AsyncArray", "missing_value"]
+__all__ = ["AsyncArray"]

@@ -17,15 +17,19 @@ import math
 import os
 import random
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from azarr.codecs import CodecPipeline
+from azarr.codecs.sharding import sole_sharding_codec
 from azarr.core.cpu import INLINE_BYTES, codec_pool, run_cpu
 from azarr.core.hierarchy import doc_key
 from azarr.errors import CodecError, TooLargeError, WriteConflictError
 from azarr.stores.base import Store
+
+if TYPE_CHECKING:
+    from azarr.core.shard_io import ShardIO, ShardReadOptions
 
 
 def decode_chunk(pipeline: CodecPipeline, data: bytes, extent: tuple[int, ...] | None, key: str) -> np.ndarray:
@@ -54,10 +58,15 @@ def encode_chunk(pipeline: CodecPipeline, chunk: np.ndarray, extent: tuple[int, 
 
 
 def fill_scalar(metadata: Any) -> Any:
-    """The value unwritten elements read as (zero of the dtype when there is no fill value)."""
+    """The value unwritten elements read as: the fill value; with none (a Zarr v2 ``null``),
+    NaT for datetimes and timedeltas (as zarr-python 3 reads them), zero otherwise."""
     fv = metadata.fill_value
     if fv is None:
-        return None if metadata.dtype.kind == "O" else np.zeros((), metadata.dtype)[()]
+        if metadata.dtype.kind == "O":
+            return None
+        if metadata.dtype.kind in "Mm":
+            return np.array("NaT", dtype=metadata.dtype)[()]
+        return np.zeros((), metadata.dtype)[()]
     return fv
 
 
@@ -65,6 +74,8 @@ def is_fill(chunk: np.ndarray, fill: Any) -> bool:
     """Whether every element of ``chunk`` equals the fill value (NaN and NaT included)."""
     if fill is None:
         return False
+    if chunk.size and not _same(chunk.flat[0], fill, chunk.dtype.kind):
+        return False  # most chunks that are not fill differ at once: no full comparison
     if chunk.dtype.kind == "O":
         return all(v == fill for v in chunk.flat)
     if chunk.dtype.kind in "fc" and np.isnan(fill):
@@ -72,6 +83,15 @@ def is_fill(chunk: np.ndarray, fill: Any) -> bool:
     if chunk.dtype.kind in "Mm" and np.isnat(fill):
         return bool(np.all(np.isnat(chunk)))
     return bool(np.all(chunk == fill))
+
+
+def _same(value: Any, fill: Any, kind: str) -> bool:
+    """Whether one element equals the fill value, NaN and NaT equal to themselves."""
+    if kind in "fc":
+        return bool(value == fill) or bool(np.isnan(value) and np.isnan(fill))
+    if kind in "Mm":
+        return bool(value == fill) or bool(np.isnat(value) and np.isnat(fill))
+    return bool(value == fill)
 
 
 def covers_whole(chunk_selection: Any, chunk_shape: tuple[int, ...]) -> bool:
@@ -175,19 +195,23 @@ def _streams_writes(pipeline: CodecPipeline, dtype: np.dtype, store: Store, chun
 
 
 async def _encode_while_sending(
-    work: list[Any], build: Callable[[list[Any]], tuple[dict[str, bytes], list[str]]], store: Store
+    work: list[Any],
+    build: Callable[[list[Any]], tuple[dict[str, bytes], list[str]]],
+    store: Store,
+    batch_size: int = _STREAM_BATCH,
 ) -> list[str]:
     """Encode ``work`` in the codec pool in batches and send each chunk as soon as it is ready.
 
     On an object store the encode of a big write would otherwise all happen before the
     first PUT. At most ``concurrency`` sender tasks pull encoded chunks from one queue (a
     task per chunk, or senders queued on the store's semaphore, cost more loop time than
-    the PUTs). Returns the keys to delete (chunks equal to the fill value). The first
-    failure stops everything pending.
+    the PUTs). ``work`` is encoded ``batch_size`` items per pool task (a sharded write
+    passes fewer: each item is a whole shard). Returns the keys to delete (chunks equal
+    to the fill value). The first failure stops everything pending.
     """
     loop = asyncio.get_running_loop()
     pool = codec_pool()
-    batches = [work[i : i + _STREAM_BATCH] for i in range(0, len(work), _STREAM_BATCH)]
+    batches = [work[i : i + batch_size] for i in range(0, len(work), batch_size)]
     first_set, to_delete = await loop.run_in_executor(pool, build, batches[0])
     # one queue, one wake-up per chunk (an Event would wake every idle sender per batch)
     queue: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue()
@@ -281,7 +305,14 @@ class ChunkIO:
     """Reads and writes the chunks of one array (store + path + metadata + pipeline)."""
 
     def __init__(
-        self, store: Store, path: str, metadata: Any, pipeline: CodecPipeline, *, write_empty_chunks: bool = False
+        self,
+        store: Store,
+        path: str,
+        metadata: Any,
+        pipeline: CodecPipeline,
+        *,
+        write_empty_chunks: bool = False,
+        shard_options: ShardReadOptions | None = None,
     ) -> None:
         self.store = store
         self.path = path
@@ -294,6 +325,17 @@ class ChunkIO:
         self._chunk_key = metadata.chunk_key
         self._prefix = path + "/" if path else ""
         self.name = f"array /{path} in {store.name}"
+        # an array whose only codec is sharding is read by planned byte ranges of its
+        # shards, and its selections are indexed on the inner chunk grid
+        sharding = sole_sharding_codec(pipeline)
+        self.shards: ShardIO | None = None
+        #: the chunk grid selections are indexed on (the inner chunks of a sharded array)
+        self.grid: tuple[int, ...] = self.chunk_shape
+        if sharding is not None:
+            from azarr.core.shard_io import ShardIO
+
+            self.shards = ShardIO(self, sharding, shard_options)
+            self.grid = sharding.chunk_shape
 
     def key(self, coords: tuple[int, ...]) -> str:
         """The store key of chunk ``coords``."""
@@ -319,8 +361,10 @@ class ChunkIO:
         touched chunks are planned, fetched and decoded in waves of :data:`WAVE` chunks.
         ``extra_keys`` ride along in the first wave's batched request (e.g. the array's
         metadata, to check consolidated metadata for staleness); ``verify({key: value})``
-        sees them before any chunk is decoded and may raise.
+        sees them before any chunk is decoded and may raise. ``indexer`` is on :attr:`grid`.
         """
+        if self.shards is not None:
+            return await self.shards.read(indexer, extra_keys, verify)
         out = allocate(tuple(indexer.buffer_shape), self.dtype, f"selection of {self.name}")
         projections = iter(indexer)
         extra = list(extra_keys)
@@ -386,7 +430,11 @@ class ChunkIO:
         chunk another writer changed meanwhile is merged again from its new bytes (so two
         writers of disjoint regions that share a chunk both land), up to
         :data:`CAS_ATTEMPTS` rounds, then :class:`~azarr.errors.WriteConflictError`.
+        ``indexer`` is on :attr:`grid`.
         """
+        if self.shards is not None:
+            await self.shards.write(indexer, values)
+            return
         projections = iter(indexer)
         while wave := list(itertools.islice(projections, WAVE)):
             await self._write_wave(wave, values)

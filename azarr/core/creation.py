@@ -10,6 +10,7 @@ without ``zarr_format`` inside an existing hierarchy takes the hierarchy's forma
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -142,7 +143,7 @@ def _as_json(value: Any) -> Any:
         return config  # not JSON: the metadata model reports it, naming the key
 
 
-def _v3_options(options: dict[str, Any], dtype: Any) -> dict[str, Any]:
+def _v3_options(options: dict[str, Any], dtype: Any, chunk_shape: tuple[int, ...]) -> dict[str, Any]:
     from azarr.codecs.v3 import codecs_for
 
     options.pop("order", None)  # v3 stores C order; ``order`` is only an in-memory layout there
@@ -160,6 +161,7 @@ def _v3_options(options: dict[str, Any], dtype: Any) -> dict[str, Any]:
         filters=options.pop("filters", None),
         serializer=options.pop("serializer", "auto"),
         compressors=options.pop("compressors", "auto"),
+        chunk_shape=chunk_shape,
     )
     options["codecs"] = codecs
     return options
@@ -188,9 +190,84 @@ def _chain(codecs: Any, dtype: Any) -> list[dict[str, Any]]:
 CREATION_OPTIONS = frozenset(
     {
         "compressor", "compressors", "filters", "serializer", "codecs", "fill_value", "order",
-        "dimension_separator", "dimension_names", "chunk_key_encoding", "object_codec",
+        "dimension_separator", "dimension_names", "chunk_key_encoding", "object_codec", "shards",
     }
 )  # fmt: skip
+
+
+def _positive_shape(value: Any, ndim: int, what: str) -> tuple[int, ...]:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (int(value),) * ndim
+    if not isinstance(value, (list, tuple)) or len(value) != ndim or not all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in value
+    ):
+        raise MetadataError(f"{what} must be {ndim} positive integers (one per dimension), got {value!r}")
+    return tuple(int(v) for v in value)
+
+
+def _guess_inner_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
+    """zarr-python 3's inner chunks when only ``shards`` is given: halve the largest axis to <= 1 MiB."""
+    chunks = [max(1, s) for s in shape]
+    while math.prod(chunks) * itemsize > 1 << 20 and any(c > 1 for c in chunks):
+        i = max(range(len(chunks)), key=lambda j: chunks[j])
+        chunks[i] = -(-chunks[i] // 2)
+    return tuple(chunks)
+
+
+def _shape(shape: Any) -> tuple[int, ...]:
+    from azarr.meta.common import int_tuple
+
+    return int_tuple(shape, "shape", "zarr.json", positive=False)
+
+
+def _chunk_shape(shape: tuple[int, ...], chunks: Any, dtype: Any, *, sharded: bool) -> tuple[int, ...]:
+    """The (inner) chunk shape ``chunks`` means; the guess is zarr-python 3's (~1 MiB inner chunks when sharded)."""
+    from azarr.meta.common import normalize_chunks
+    from azarr.meta.v3_dtypes import data_type_from_dtype
+
+    itemsize = data_type_from_dtype(dtype).item_size or 16
+    if chunks is None and sharded:
+        return _guess_inner_chunks(shape, itemsize)
+    return normalize_chunks(chunks, shape, itemsize)
+
+
+def shard_layout(shape: Any, chunks: Any, dtype: Any, shards: Any, codecs: list[dict[str, Any]]) -> tuple[tuple[int, ...], list[dict[str, Any]]]:
+    """zarr-python 3's ``shards=``: ``(chunk grid shape, codecs)`` with ``codecs`` moved inside one
+    ``sharding_indexed`` codec whose inner chunks are ``chunks``.
+
+    ``shards`` is a shape, ``{"shape": ..., "index_location": "start" | "end"}`` or ``"auto"``
+    (two inner chunks per shard along axes holding more than 8 inner chunks, as zarr-python).
+    Inner chunks default to ~1 MiB; the shard shape must be a multiple of them.
+    """
+    shape_t = _shape(shape)
+    inner = _chunk_shape(shape_t, chunks, dtype, sharded=True)
+    location = "end"
+    if isinstance(shards, Mapping):
+        unknown = set(shards) - {"shape", "index_location"}
+        if unknown or "shape" not in shards:
+            raise MetadataError(f"shards= takes a shape or {{'shape': ..., 'index_location': ...}}, got {dict(shards)!r}")
+        location = shards.get("index_location") or "end"
+        if location not in ("start", "end"):
+            raise MetadataError(f"shards: index_location must be 'start' or 'end', got {location!r}")
+        shards = shards["shape"]
+    if isinstance(shards, str) and shards == "auto":
+        shard_shape = tuple(c * 2 if s // c > 8 else c for s, c in zip(shape_t, inner))
+    else:
+        shard_shape = _positive_shape(shards, len(shape_t), "shards")
+    if any(s % c for s, c in zip(shard_shape, inner)):
+        raise MetadataError(
+            f"shards {shard_shape} must be a multiple of the (inner) chunks {inner} along every axis"
+        )
+    sharding = {
+        "name": "sharding_indexed",
+        "configuration": {
+            "chunk_shape": list(inner),
+            "codecs": codecs,
+            "index_codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}],
+            "index_location": location,
+        },
+    }
+    return shard_shape, [sharding]
 
 
 def build_array_metadata(zarr_format: Any, shape: Any, chunks: Any, dtype: Any, options: Mapping[str, Any]) -> Any:
@@ -202,11 +279,20 @@ def build_array_metadata(zarr_format: Any, shape: Any, chunks: Any, dtype: Any, 
         raise ArgumentError(f"unexpected array creation keyword(s): {', '.join(unknown)}")
     if dtype is bytes:
         dtype = "bytes"  # zarr-python 2's spelling of variable-length bytes
+    shards = opts.pop("shards", None)
+    if shards is not None and fmt.key != 3:
+        raise MetadataError(
+            f"shards= needs Zarr v3 (the sharding_indexed codec); a zarr_format={fmt.key!r} array cannot be "
+            "sharded (create it with zarr_format=3 and v3 keywords)"
+        )
     if fmt.key == 2:
         dtype = _v2_dtype(dtype, opts)
         opts = _v2_options(opts, dtype)
     elif fmt.key == 3:
-        opts = _v3_options(opts, dtype)
+        inner = _chunk_shape(_shape(shape), chunks, dtype, sharded=shards is not None)
+        opts = _v3_options(opts, dtype, inner)
+        if shards is not None:
+            chunks, opts["codecs"] = shard_layout(shape, chunks, dtype, shards, opts["codecs"])
     else:
         opts.pop("compressors", None)
         opts.pop("codecs", None)
@@ -219,8 +305,8 @@ def build_array_metadata(zarr_format: Any, shape: Any, chunks: Any, dtype: Any, 
 IGNORED_KEYWORDS = frozenset({"cache_metadata", "cache_attrs", "partial_decompress"})
 #: keywords azarr cannot honour, and why (given a value other than None, they raise)
 UNSUPPORTED_KEYWORDS = {
-    "synchronizer": "azarr has no synchronizers: writes of whole chunks need none, and concurrent writers "
-    "to one chunk must coordinate outside azarr",
+    "synchronizer": "azarr has no synchronizers: writes of whole chunks need none, and a write of part of "
+    "a chunk is a compare-and-swap read-merge-write on every writable store",
     "chunk_store": "azarr keeps chunks and metadata in one store; give that store as store=",
     "meta_array": "azarr reads into numpy arrays only",
     "storage_transformers": "azarr writes no storage transformers",
@@ -285,6 +371,7 @@ __all__ = [
     "V2_ONLY_KEYWORDS",
     "build_array_metadata",
     "choose_format",
+    "shard_layout",
     "translate_keywords",
     "v2_only_keywords",
 ]

@@ -1,0 +1,349 @@
+"""Sharded arrays: reads planned as byte ranges, writes a whole shard per request.
+
+Used by :class:`~azarr.core.chunk_io.ChunkIO` when an array's only codec is
+``sharding_indexed`` (otherwise a shard is an ordinary chunk, read and written whole).
+Selections are indexed on the INNER chunk grid; the inner chunks a selection touches
+are grouped by shard.
+
+**Reads** take at most two waves, each ONE ``store.get_ranges`` call for every touched
+shard together:
+
+1. per shard, whichever is cheapest: the whole shard (when at least ``whole_fraction`` of
+   its inner chunks are needed — no index wait at all), its index alone (a suffix or
+   prefix range), or, when the index is cached, the coalesced data ranges straight away
+   plus the index again to prove the cached one is current;
+2. the data ranges of the shards whose index arrived in wave 1 (and of any shard whose
+   cached index turned out stale).
+
+Nearby inner chunks of a shard are coalesced into one range (gaps up to
+``coalesce_gap`` bytes, spans up to ``coalesce_max``). Inner chunks decode in the codec
+pool as their ranges arrive. A missing shard or an empty index entry reads as the fill
+value.
+
+**The index cache** holds decoded indexes per array (LRU, ``index_cache_bytes``). A cached
+index is only a guess of where the data is: every read that uses it fetches the index
+again in the same wave and compares the bytes, so a shard rewritten by anyone else costs
+one more wave, never stale or mixed data. Entries are replaced by what this array writes,
+dropped when a shard is found missing or deleted, and the whole cache goes when the
+array's metadata changes.
+
+**Writes** group the touched inner chunks by shard. A shard the write covers entirely
+is built from the new values and never read; the other shards are read whole (one
+batched ``get_many``), their untouched inner chunks kept as stored bytes and the touched
+ones merged, re-encoded, and the shard written back whole (read-merge-rewrite: a one-element
+write into a stored shard costs a GET and a PUT of the whole shard). Each shard is one
+PUT, sent while later shards are still encoding; a shard left with no stored inner chunk
+is deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from azarr.codecs.sharding import MAX_UINT64, ShardingCodec
+from azarr.core.chunk_io import CAS_ATTEMPTS, _encode_while_sending, allocate, covers_whole, is_fill
+from azarr.core.cpu import INLINE_BYTES, run_cpu
+from azarr.core.shard_plan import DEFAULT_SHARD_OPTIONS, IndexCache, Shard, ShardReadOptions
+from azarr.core.shard_read import ShardRead
+from azarr.errors import CodecError, WriteConflictError
+from azarr.stores.base import Store
+from azarr.stores.ranges import ByteRange, Range, SuffixRange
+
+
+class ShardIO:
+    """Reads and writes the shards of one array whose only codec is ``sharding_indexed``."""
+
+    def __init__(self, io: Any, codec: ShardingCodec, options: ShardReadOptions | None = None) -> None:
+        self.io = io  # the ChunkIO: store, keys, fill value, dtype
+        self.codec = codec
+        self.options = options or DEFAULT_SHARD_OPTIONS
+        self.cache = IndexCache(self.options.index_cache_bytes)
+        self.inner = codec.inner_pipeline
+        self.inner_shape: tuple[int, ...] = codec.chunk_shape
+        self.per_shard: tuple[int, ...] = codec.chunks_per_shard
+        self.shard_shape: tuple[int, ...] = tuple(io.chunk_shape)
+        n = codec.index_nbytes
+        self.index_range: Range = SuffixRange(n) if codec.index_location == "end" else ByteRange(0, n)
+
+    def configure(self, options: ShardReadOptions) -> None:
+        """Use ``options`` from now on (the cache keeps its entries, within the new bound)."""
+        if options is self.options:
+            return
+        self.options = options
+        self.cache.resize(options.index_cache_bytes)
+
+    @property
+    def store(self) -> Store:
+        """The array's store."""
+        return self.io.store  # type: ignore[no-any-return]
+
+    # --- geometry ------------------------------------------------------------------------------
+
+    def inner_in_bounds(self, shard: tuple[int, ...]) -> int:
+        """How many of the shard's inner chunks hold elements inside the array."""
+        count = 1
+        for s, size, per, inner, extent in zip(
+            shard, self.shard_shape, self.per_shard, self.inner_shape, self.io.metadata.shape
+        ):
+            count *= min(per, -(-(extent - s * size) // inner))
+        return count
+
+    def group(self, projections: list[Any]) -> dict[str, Shard]:
+        """The projections (on the inner grid) grouped by the shard that holds them."""
+        if not self.per_shard:  # 0-d: one shard holding one inner chunk
+            return self._group_0d(projections)
+        # vectorised: a full read of a big array has thousands of projections, and this runs
+        # on the event loop before the first request goes out
+        per = np.array(self.per_shard, dtype=np.int64)
+        inner = np.array([p.chunk_coords for p in projections], dtype=np.int64).reshape(len(projections), -1)
+        shard_coords = inner // per
+        flats = np.ravel_multi_index(tuple((inner % per).T), self.per_shard).tolist()
+        shards: dict[tuple[int, ...], Shard] = {}
+        key = self.io.key
+        for coords, flat, p in zip(map(tuple, shard_coords.tolist()), flats, projections):
+            sh = shards.get(coords)
+            if sh is None:
+                sh = shards[coords] = Shard(key(coords), coords)
+            sh.needed[flat] = p
+        return {sh.key: sh for sh in shards.values()}
+
+    def _group_0d(self, projections: list[Any]) -> dict[str, Shard]:
+        sh = Shard(self.io.key(()), ())
+        for p in projections:
+            sh.needed[0] = p
+        return {sh.key: sh}
+
+    def _error(self, key: str, flat: int | None, exc: Exception, verb: str = "decode") -> CodecError:
+        """``exc`` as a CodecError naming the shard key (and the inner chunk)."""
+        where = (
+            f"shard {key!r}"
+            if flat is None
+            else f"shard {key!r}, inner chunk {self.codec.inner_coords(flat)}"
+        )
+        if isinstance(exc, CodecError):
+            return CodecError(f"{where}: {exc}", key=key)
+        return CodecError(f"{where} failed to {verb}: {type(exc).__name__}: {exc}", key=key)
+
+    # --- reading -------------------------------------------------------------------------------
+
+    async def read(
+        self,
+        indexer: Any,
+        extra_keys: Iterable[str] = (),
+        verify: Callable[[dict[str, bytes]], None] | None = None,
+    ) -> Any:
+        """Read the selection (see the module docstring); ``extra_keys``/``verify`` as ChunkIO.read."""
+        out = allocate(tuple(indexer.buffer_shape), self.io.dtype, f"selection of {self.io.name}")
+        projections = list(indexer)
+        if projections:
+            await ShardRead(self, out, projections, list(extra_keys), verify).run()
+        result = out.reshape(indexer.shape)
+        if result.ndim == 0:
+            return result[()]
+        return result
+
+    # --- writing -------------------------------------------------------------------------------
+
+    async def write(self, indexer: Any, values: np.ndarray) -> None:
+        """Write ``values`` (shaped as ``indexer.buffer_shape``) into the selection, a shard per PUT.
+
+        A shard the selection covers whole is built from the values alone. A shard it covers
+        in part is read, merged and rewritten; where the store can compare-and-swap, the
+        rewrite is conditional on the shard being unchanged since the read, and a shard
+        another writer changed meanwhile is merged again from its new bytes (bounded
+        rounds, then :class:`~azarr.errors.WriteConflictError`), so writers of disjoint
+        regions that share a shard both land.
+        """
+        projections = list(indexer)
+        if not projections:
+            return
+        shards = self.group(projections)
+        partial = {
+            sh.key
+            for sh in shards.values()
+            if len(sh.needed) < self.inner_in_bounds(sh.coords)
+            or not all(p.is_complete_chunk for p in sh.needed.values())
+        }
+        store = self.store
+        if partial and store.supports_conditional_writes:
+            await self._write_shards([sh for sh in shards.values() if sh.key not in partial], values, {})
+            await self._write_shards_conditional([sh for sh in shards.values() if sh.key in partial], values)
+            return
+        existing = await store.get_many(sorted(partial)) if partial else {}
+        await self._write_shards(list(shards.values()), values, existing)
+
+    def _builder(
+        self,
+        values: np.ndarray,
+        existing: Mapping[str, bytes | None],
+        new_indexes: dict[str, tuple[bytes, np.ndarray] | None],
+    ) -> Callable[[list[Shard]], tuple[dict[str, bytes], list[str]]]:
+        """A function merging and encoding shards: shards -> (to store, to delete)."""
+        codec, inner, inner_shape = self.codec, self.inner, self.inner_shape
+        dtype, fill = self.io.dtype, self.io.fill
+        skip_empty = not self.io.write_empty_chunks
+
+        def build_shard(sh: Shard) -> bytes | None:
+            encoded: dict[int, Any] = {}
+            old = existing.get(sh.key)
+            if old is not None:
+                view = memoryview(old)
+                try:
+                    table = codec.index_of_shard(view)
+                except Exception as exc:
+                    raise self._error(sh.key, None, exc) from exc
+                for stored in np.flatnonzero(table[:, 0] != MAX_UINT64).tolist():
+                    offset, nbytes = int(table[stored, 0]), int(table[stored, 1])
+                    encoded[stored] = view[offset : offset + nbytes]
+            for flat, p in sh.needed.items():
+                whole = p.is_complete_chunk and covers_whole(p.chunk_selection, inner_shape)
+                chunk = values[p.out_selection] if whole else None
+                if chunk is not None and chunk.shape == inner_shape:
+                    pass  # the new values are the whole inner chunk: encoded from them, no copy
+                elif whole:
+                    chunk = np.empty(inner_shape, dtype=dtype)
+                    chunk[p.chunk_selection] = values[p.out_selection]
+                else:
+                    if flat in encoded:
+                        try:
+                            chunk = np.array(inner.decode(encoded[flat]), copy=True)
+                        except Exception as exc:
+                            raise self._error(sh.key, flat, exc) from exc
+                    else:
+                        chunk = np.full(inner_shape, fill, dtype=dtype)
+                    chunk[p.chunk_selection] = values[p.out_selection]
+                if skip_empty and is_fill(chunk, fill):
+                    encoded.pop(flat, None)
+                    continue
+                try:
+                    encoded[flat] = inner.encode(chunk)
+                except Exception as exc:
+                    raise self._error(sh.key, flat, exc, "encode") from exc
+            built = codec.assemble(encoded)
+            if built is None:
+                new_indexes[sh.key] = None
+                return None
+            data, index, table = built
+            new_indexes[sh.key] = (index, table)  # a dict store from a pool thread: atomic under the GIL
+            return data
+
+        def build(items: list[Shard]) -> tuple[dict[str, bytes], list[str]]:
+            to_set: dict[str, bytes] = {}
+            to_delete: list[str] = []
+            for sh in items:
+                data = build_shard(sh)
+                if data is None:
+                    to_delete.append(sh.key)
+                else:
+                    to_set[sh.key] = data
+            return to_set, to_delete
+
+        return build
+
+    def _nbytes(self, work: list[Shard]) -> int:
+        return sum(len(sh.needed) for sh in work) * math.prod(self.inner_shape) * self.io.dtype.itemsize
+
+    def _remember(self, new_indexes: dict[str, tuple[bytes, np.ndarray] | None]) -> None:
+        for key, entry in new_indexes.items():
+            if entry is None:
+                self.cache.drop(key)
+            else:
+                self.cache.put(key, *entry)
+
+    async def _write_shards(self, work: list[Shard], values: np.ndarray, existing: Mapping[str, bytes]) -> None:
+        """Build and store ``work`` (plain writes), streaming big writes."""
+        if not work:
+            return
+        store, codec = self.store, self.codec
+        new_indexes: dict[str, tuple[bytes, np.ndarray] | None] = {}
+        build = self._builder(values, existing, new_indexes)
+        nbytes = self._nbytes(work)
+        try:
+            if self._streams(len(work), nbytes):
+                inner_nbytes = math.prod(self.inner_shape) * self.io.dtype.itemsize
+                shard_nbytes = max(1, inner_nbytes * codec.inner_count)
+                batch = max(1, min(32, (4 << 20) // shard_nbytes))
+                to_delete = await _encode_while_sending(work, build, store, batch)
+            else:
+                # everything is encoded before anything is written: a codec failure stores nothing
+                to_set: dict[str, bytes] = {}
+                to_delete = []
+
+                def build_into(items: list[Shard]) -> None:
+                    done, dropped = build(items)
+                    to_set.update(done)
+                    to_delete.extend(dropped)
+
+                await run_cpu(work, build_into, nbytes)
+                if to_set:
+                    await store.set_many(to_set)
+            if to_delete:
+                await store.delete_many(to_delete)
+        except BaseException:
+            for sh in work:
+                self.cache.drop(sh.key)
+            raise
+        self._remember(new_indexes)
+
+    async def _write_shards_conditional(self, work: list[Shard], values: np.ndarray) -> None:
+        """Read-merge-write ``work`` as compare-and-swap rounds (shards others changed are merged again)."""
+        store = self.store
+        pending = {sh.key: sh for sh in work}
+        for attempt in range(CAS_ATTEMPTS):
+            current = await store.get_many_for_update(list(pending))
+            new_indexes: dict[str, tuple[bytes, np.ndarray] | None] = {}
+            build = self._builder(values, {k: v.data for k, v in current.items()}, new_indexes)
+            done: dict[str, bytes] = {}
+            dropped: list[str] = []
+
+            def build_into(items: list[Shard], done: dict[str, bytes] = done, dropped: list[str] = dropped,
+                           build: Any = build) -> None:
+                got, gone = build(items)
+                done.update(got)
+                dropped.extend(gone)
+
+            items = list(pending.values())
+            await run_cpu(items, build_into, self._nbytes(items))
+            writes: dict[str, tuple[bytes | None, Any]] = {k: (v, current[k].version) for k, v in done.items()}
+            writes.update({k: (None, current[k].version) for k in dropped if current[k].exists})
+            try:
+                conflicts = await store.set_many_if(writes) if writes else set()
+            except BaseException:
+                for key in pending:
+                    self.cache.drop(key)
+                raise
+            self._remember({k: v for k, v in new_indexes.items() if k not in conflicts})
+            for key in conflicts:
+                self.cache.drop(key)
+            if not conflicts:
+                return
+            pending = {k: pending[k] for k in conflicts}
+            await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))  # let the other writer finish
+        key = next(iter(pending))
+        raise WriteConflictError(
+            f"{store.name}: shard {key!r} of {self.io.name} kept changing under {CAS_ATTEMPTS} rounds of "
+            f"read-merge-write by other writers ({len(pending)} shard(s) not written)",
+            store=store.name,
+            key=key,
+        )
+
+    def _streams(self, shards: int, nbytes: int) -> bool:
+        """Whether a write sends early shards while later ones encode (as ChunkIO's big writes)."""
+        store = self.store
+        return (
+            shards >= 2
+            and nbytes >= INLINE_BYTES
+            and self.io.dtype.kind != "O"
+            and not self.inner.content_can_fail
+            and store._set_batch is None
+            and type(store).set_many is Store.set_many
+        )
+
+
+__all__ = ["DEFAULT_SHARD_OPTIONS", "IndexCache", "ShardIO", "ShardReadOptions"]
