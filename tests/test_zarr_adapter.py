@@ -33,7 +33,7 @@ from azarr.errors import (
     StoreError,
     SyncShimError,
 )
-from azarr.stores import MemoryStore, RedisStore, RetryPolicy, Store, as_zarr_store
+from azarr.stores import MemoryStore, RedisStore, RetryPolicy, SQLiteStore, Store, as_zarr_store
 from azarr.stores.ranges import InvalidRangeError
 from azarr.stores.zarr_adapter import (
     SIZE_BATCH,
@@ -412,6 +412,9 @@ def test_forms_of_as_zarr_store(redis_url: str) -> None:
     assert as_zarr_store(MemoryStore()) != wrapped
     assert isinstance(azarr.stores.ZarrStoreAdapter, type) and isinstance(wrapped, zarr.abc.store.Store)
     assert pickle.loads(pickle.dumps(ro)) == ro
+    # a store without a configuration to compare (its data lives in this process) equals only itself
+    scratch = as_zarr_store(SQLiteStore(":memory:"))
+    assert scratch == scratch.with_read_only(False) and scratch != as_zarr_store(SQLiteStore(":memory:"))
 
 
 def _read_in_child(blob: bytes, q: Any) -> None:

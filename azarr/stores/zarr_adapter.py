@@ -177,7 +177,10 @@ class ZarrStoreAdapter(ZarrStore):
             return True
         if type(mine) is not type(theirs):
             return False
-        a, b = mine._config(), theirs._config()
+        try:
+            a, b = mine._config(), theirs._config()
+        except StoreConfigError:  # a store with no configuration (in-memory SQLite) is only itself
+            return False
         a.pop("read_only", None)
         b.pop("read_only", None)
         return bool(a == b)
@@ -454,7 +457,7 @@ class ZarrStoreAdapter(ZarrStore):
             return
         from zarr.core import sync as zarr_sync
 
-        zarr_loop = zarr_sync.loop[0]
+        zarr_loop = getattr(zarr_sync, "loop", [None])[0]  # zarr-python's I/O loop, if it started one
         if zarr_loop is not None and zarr_loop.is_running():
             future = asyncio.run_coroutine_threadsafe(self._store.close(), zarr_loop)
             with contextlib.suppress(Exception):  # a failed close must not mask the caller's work
