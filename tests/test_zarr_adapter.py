@@ -194,6 +194,34 @@ def test_s3_delete_dir_is_delete_objects(s3_endpoint: str, s3_bucket: str) -> No
     assert left == ["p/arr-2/zarr.json"]
 
 
+async def test_set_if_not_exists_is_one_atomic_conditional_write(redis_location: tuple[str, str, redis.Redis]) -> None:
+    url, prefix, raw = redis_location
+    store = as_zarr_store(url)
+    outcomes: list[bool] = []
+    set_if = store.store.set_if
+
+    async def recorded(*args: Any) -> bool:
+        outcomes.append(await set_if(*args))
+        return outcomes[-1]
+
+    store.store.set_if = recorded  # type: ignore[method-assign]
+    await asyncio.gather(*(store.set_if_not_exists("zarr.json", buf(b"%d" % i)) for i in range(16)))
+    assert sorted(outcomes) == [False] * 15 + [True]  # exactly one writer won; the others wrote nothing
+    assert raw.get(f"{prefix}:zarr.json") in {b"%d" % i for i in range(16)}
+    await store.store.close()
+
+
+async def test_set_if_not_exists_without_compare_and_swap() -> None:
+    class PlainStore(MemoryStore):
+        supports_conditional_writes = False
+
+    data: dict[str, bytes] = {"k": b"old"}
+    store = as_zarr_store(PlainStore(data))
+    await store.set_if_not_exists("k", buf(b"new"))
+    await store.set_if_not_exists("k2", buf(b"new"))
+    assert data == {"k": b"old", "k2": b"new"}
+
+
 # --- event loops ----------------------------------------------------------------------------------
 
 

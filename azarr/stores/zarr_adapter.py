@@ -36,7 +36,7 @@ from collections.abc import AsyncGenerator, Coroutine, Iterable
 from typing import Any, TypeVar
 
 from azarr.errors import MissingDependencyError, ReadOnlyError, StoreConfigError, StoreError, SyncShimError
-from azarr.stores.base import Store
+from azarr.stores.base import ABSENT, Store
 from azarr.stores.ranges import ByteRange, InvalidRangeError, Range, RangeRequest, SuffixRange
 from azarr.stores.registry import as_store
 
@@ -361,13 +361,15 @@ class ZarrStoreAdapter(ZarrStore):
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         """Store ``value`` under ``key`` unless the key exists.
 
-        Built from ``exists`` then ``set`` (the Store contract has no conditional write), so,
-        as zarr-python's default, two concurrent writers of one key can both write.
+        Atomic on a store with compare-and-swap (``set_if(key, value, ABSENT)``: every
+        backend but HTTP, which cannot write): of two concurrent writers exactly one writes.
         """
         self._check_writable("set_if_not_exists", key)
         self._opened()
         data = self._bytes(key, value)
-        if not await self._store.exists(key):
+        if self._store.supports_conditional_writes:
+            await self._store.set_if(key, data, ABSENT)  # False: the key exists, nothing written
+        elif not await self._store.exists(key):  # zarr-python's own default (not atomic)
             await self._store.set(key, data)
 
     async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
