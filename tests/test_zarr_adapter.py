@@ -387,6 +387,20 @@ def test_transport_failure_raises_and_is_never_a_fill_value(s3_endpoint: str, s3
         zarr.open_group(dead, mode="r")
 
 
+def test_secrets_never_shown() -> None:
+    port = free_port()
+    stores = [
+        as_zarr_store(f"redis://user:hunter2@127.0.0.1:{port}/0", retry=RetryPolicy(attempts=1)),
+        as_zarr_store("s3://bucket/p", endpoint_url=f"http://127.0.0.1:{port}", key="AKIDEXAMPLE", secret="hunter2",
+                      region="us-east-1", retry=RetryPolicy(attempts=1)),
+    ]
+    for store in stores:
+        assert "hunter2" not in repr(store) and "hunter2" not in str(store)
+        with pytest.raises(StoreError) as info:
+            zarr.open_group(store, mode="r")
+        assert "hunter2" not in str(info.value)
+
+
 def test_options_that_cannot_apply_are_errors(redis_url: str) -> None:
     with pytest.raises(StoreConfigError, match="cannot be applied"):
         as_zarr_store(MemoryStore(), concurrency=3)

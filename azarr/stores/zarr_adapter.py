@@ -189,7 +189,7 @@ class ZarrStoreAdapter(ZarrStore):
 
     def __repr__(self) -> str:
         flag = ", read_only=True" if self.read_only else ""
-        return f"ZarrStoreAdapter({self._store!r}{flag})"
+        return f"ZarrStoreAdapter({self._store.name}{flag})"  # name: the repr with any secret redacted
 
     def __str__(self) -> str:
         return self._store.name
