@@ -16,7 +16,7 @@ import itertools
 import math
 import os
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -509,36 +509,63 @@ class ChunkIO:
             await self.store.delete_many(to_delete)
 
     async def _write_conditional(self, work: list[tuple[str, Any]], values: np.ndarray) -> None:
-        store = self.store
-        pending = dict(work)
-        for attempt in range(CAS_ATTEMPTS):
-            current = await store.get_many_for_update(list(pending))
-            build = self._builder(values, {k: v.data for k, v in current.items()})
-            items = list(pending.items())
-            to_set: dict[str, bytes] = {}
-            to_delete: list[str] = []
+        items = dict(work)
 
-            def build_into(batch: list[tuple[str, Any]], to_set: dict[str, bytes] = to_set,
-                           to_delete: list[str] = to_delete, build: Any = build) -> None:
-                done, dropped = build(batch)
-                to_set.update(done)
-                to_delete.extend(dropped)
+        async def build_round(keys: list[str], current: dict[str, Any]) -> dict[str, bytes | None]:
+            return await build_objects(
+                self._builder(values, {k: v.data for k, v in current.items()}),
+                [(k, items[k]) for k in keys],
+                len(keys) * math.prod(self.chunk_shape) * self.dtype.itemsize,
+            )
 
-            await run_cpu(items, build_into, len(items) * math.prod(self.chunk_shape) * self.dtype.itemsize)
-            writes: dict[str, tuple[bytes | None, Any]] = {k: (v, current[k].version) for k, v in to_set.items()}
-            writes.update({k: (None, current[k].version) for k in to_delete if current[k].exists})
-            conflicts = await store.set_many_if(writes) if writes else set()
-            if not conflicts:
-                return
-            pending = {k: pending[k] for k in conflicts}
-            await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))  # let the other writer finish
-        key = next(iter(pending))
-        raise WriteConflictError(
-            f"{store.name}: chunk {key!r} of {self.name} kept changing under {CAS_ATTEMPTS} rounds of "
-            f"read-merge-write by other writers ({len(pending)} chunk(s) not written)",
-            store=store.name,
-            key=key,
-        )
+        await read_merge_write(self.store, list(items), build_round, f"chunk of {self.name}")
+
+
+async def build_objects(
+    build: Callable[[list[Any]], tuple[dict[str, bytes], list[str]]], items: list[Any], nbytes: int
+) -> dict[str, bytes | None]:
+    """Run ``build`` over ``items`` in the codec pool: ``{key: bytes to store, or None to delete}``."""
+    out: dict[str, bytes | None] = {}
+
+    def build_into(batch: list[Any]) -> None:
+        done, dropped = build(batch)
+        out.update(done)
+        out.update(dict.fromkeys(dropped))
+
+    await run_cpu(items, build_into, nbytes)
+    return out
+
+
+async def read_merge_write(
+    store: Store,
+    keys: list[str],
+    build_round: Callable[[list[str], dict[str, Any]], Awaitable[dict[str, bytes | None]]],
+    what: str,
+    on_round: Callable[[dict[str, bytes | None], set[str]], None] | None = None,
+) -> None:
+    """Compare-and-swap rounds over ``keys``: read them with versions, let ``build_round(keys,
+    {key: Versioned})`` merge (``{key: new bytes, or None to delete}``), write each back only if
+    unchanged, and redo the keys another writer changed meanwhile — up to :data:`CAS_ATTEMPTS`
+    rounds, then :class:`WriteConflictError` naming the key. ``on_round(built, conflicts)`` sees
+    each round's outcome (e.g. to update caches)."""
+    pending = list(keys)
+    for attempt in range(CAS_ATTEMPTS):
+        current = await store.get_many_for_update(pending)
+        built = await build_round(pending, current)
+        writes = {k: (v, current[k].version) for k, v in built.items() if v is not None or current[k].exists}
+        conflicts = await store.set_many_if(writes) if writes else set()
+        if on_round is not None:
+            on_round(built, conflicts)
+        if not conflicts:
+            return
+        pending = [k for k in pending if k in conflicts]
+        await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))  # let the other writer finish
+    raise WriteConflictError(
+        f"{store.name}: {what} {pending[0]!r} kept changing under {CAS_ATTEMPTS} rounds of read-merge-write "
+        f"by other writers ({len(pending)} not written)",
+        store=store.name,
+        key=pending[0],
+    )
 
 
 def chunk_keys(path: str, metadata: Any, coords: Iterable[tuple[int, ...]]) -> list[str]:
@@ -550,8 +577,10 @@ __all__ = [
     "CAS_ATTEMPTS",
     "STREAM_MIN",
     "WAVE",
-    "allocate",
     "ChunkIO",
+    "allocate",
+    "build_objects",
+    "read_merge_write",
     "chunk_keys",
     "covers_whole",
     "decode_chunk",

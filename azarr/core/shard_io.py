@@ -38,20 +38,25 @@ is deleted.
 
 from __future__ import annotations
 
-import asyncio
 import math
-import random
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
 from azarr.codecs.sharding import MAX_UINT64, ShardingCodec
-from azarr.core.chunk_io import CAS_ATTEMPTS, _encode_while_sending, allocate, covers_whole, is_fill
+from azarr.core.chunk_io import (
+    _encode_while_sending,
+    allocate,
+    build_objects,
+    covers_whole,
+    is_fill,
+    read_merge_write,
+)
 from azarr.core.cpu import INLINE_BYTES, run_cpu
 from azarr.core.shard_plan import DEFAULT_SHARD_OPTIONS, IndexCache, Shard, ShardReadOptions
 from azarr.core.shard_read import ShardRead
-from azarr.errors import CodecError, WriteConflictError
+from azarr.errors import CodecError
 from azarr.stores.base import Store
 from azarr.stores.ranges import ByteRange, Range, SuffixRange
 
@@ -293,45 +298,26 @@ class ShardIO:
 
     async def _write_shards_conditional(self, work: list[Shard], values: np.ndarray) -> None:
         """Read-merge-write ``work`` as compare-and-swap rounds (shards others changed are merged again)."""
-        store = self.store
-        pending = {sh.key: sh for sh in work}
-        for attempt in range(CAS_ATTEMPTS):
-            current = await store.get_many_for_update(list(pending))
-            new_indexes: dict[str, tuple[bytes, np.ndarray] | None] = {}
+        shards = {sh.key: sh for sh in work}
+        new_indexes: dict[str, tuple[bytes, np.ndarray] | None] = {}
+
+        async def build_round(keys: list[str], current: dict[str, Any]) -> dict[str, bytes | None]:
+            new_indexes.clear()
             build = self._builder(values, {k: v.data for k, v in current.items()}, new_indexes)
-            done: dict[str, bytes] = {}
-            dropped: list[str] = []
+            items = [shards[k] for k in keys]
+            return await build_objects(build, items, self._nbytes(items))
 
-            def build_into(items: list[Shard], done: dict[str, bytes] = done, dropped: list[str] = dropped,
-                           build: Any = build) -> None:
-                got, gone = build(items)
-                done.update(got)
-                dropped.extend(gone)
-
-            items = list(pending.values())
-            await run_cpu(items, build_into, self._nbytes(items))
-            writes: dict[str, tuple[bytes | None, Any]] = {k: (v, current[k].version) for k, v in done.items()}
-            writes.update({k: (None, current[k].version) for k in dropped if current[k].exists})
-            try:
-                conflicts = await store.set_many_if(writes) if writes else set()
-            except BaseException:
-                for key in pending:
-                    self.cache.drop(key)
-                raise
+        def on_round(built: dict[str, bytes | None], conflicts: set[str]) -> None:
             self._remember({k: v for k, v in new_indexes.items() if k not in conflicts})
             for key in conflicts:
                 self.cache.drop(key)
-            if not conflicts:
-                return
-            pending = {k: pending[k] for k in conflicts}
-            await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))  # let the other writer finish
-        key = next(iter(pending))
-        raise WriteConflictError(
-            f"{store.name}: shard {key!r} of {self.io.name} kept changing under {CAS_ATTEMPTS} rounds of "
-            f"read-merge-write by other writers ({len(pending)} shard(s) not written)",
-            store=store.name,
-            key=key,
-        )
+
+        try:
+            await read_merge_write(self.store, list(shards), build_round, f"shard of {self.io.name}", on_round)
+        except BaseException:
+            for key in shards:
+                self.cache.drop(key)
+            raise
 
     def _streams(self, shards: int, nbytes: int) -> bool:
         """Whether a write sends early shards while later ones encode (as ChunkIO's big writes)."""
