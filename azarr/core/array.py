@@ -26,19 +26,16 @@ from azarr.core.creation import UNSET, build_array_metadata, choose_format
 from azarr.core.hierarchy import (
     NodeBase,
     NodeContext,
-    create_missing_parents,
-    delete_node,
     doc_key,
     normalize_path,
-    read_lineage,
+    plan_node,
+    write_node,
 )
 from azarr.core.shard_io import ShardReadOptions
 from azarr.errors import (
     ArgumentError,
     ArrayNotFoundError,
     ConsolidatedMetadataError,
-    ContainsArrayError,
-    ContainsGroupError,
     MetadataError,
     ReadOnlyError,
     ShapeMismatchError,
@@ -158,21 +155,12 @@ class AsyncArray(NodeBase):
             raise ReadOnlyError(f"cannot create an array at {path!r}: {store.name} is read-only", key=path)
         options = {k: v for k, v in options.items() if v is not UNSET}
         choose_format(zarr_format, options)  # a v2 keyword with zarr_format=3 fails before any I/O
-        lineage = await read_lineage(store, path, context, zarr_format)
-        existing = lineage.node
-        if existing is not None and not overwrite:
-            err = ContainsArrayError if existing.kind == "array" else ContainsGroupError
-            raise err(f"{existing.kind} already exists at path {path!r} in {store.name}")
-        lineage.check_parents()
+        lineage = await plan_node(store, path, context, zarr_format, overwrite)
         fmt = choose_format(zarr_format, options, lineage.hierarchy_format())
         meta = build_array_metadata(fmt, shape, chunks, dtype, options)
         pipeline = pipeline_for(meta)  # validates codec configurations before anything is written
         attrs = dict(attributes or {})
-        docs = meta.to_documents(attrs)
-        if existing is not None:
-            await delete_node(store, path, context)
-        await create_missing_parents(store, lineage, fmt, context)
-        await context.write_documents(store, path, docs)
+        await write_node(store, lineage, fmt, meta.to_documents(attrs), context)
         arr = cls(store, path, meta, attrs, write_empty_chunks=write_empty_chunks, context=context)
         arr._pipeline = pipeline
         return arr

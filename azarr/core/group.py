@@ -13,12 +13,12 @@ from azarr.core.creation import DEFAULT_FORMAT, translate_keywords
 from azarr.core.hierarchy import (
     NodeBase,
     NodeContext,
-    create_missing_parents,
     delete_node,
     doc_key,
     join_path,
     normalize_path,
-    read_lineage,
+    plan_node,
+    write_node,
 )
 from azarr.errors import (
     ArgumentError,
@@ -80,20 +80,11 @@ class AsyncGroup(NodeBase):
             raise ReadOnlyError(f"cannot create a group at {path!r}: {store.name} is read-only", key=path)
         if zarr_format is not None:
             format_for(zarr_format)  # reject an unknown format before any I/O
-        lineage = await read_lineage(store, path, context, zarr_format)
-        existing = lineage.node
-        if existing is not None and not overwrite:
-            err = ContainsArrayError if existing.kind == "array" else ContainsGroupError
-            raise err(f"{existing.kind} already exists at path {path!r} in {store.name}")
-        lineage.check_parents()
+        lineage = await plan_node(store, path, context, zarr_format, overwrite)
         fmt = zarr_format if zarr_format is not None else (lineage.hierarchy_format() or DEFAULT_FORMAT)
         meta = format_for(fmt).create_group(root=path == "")
         attrs = dict(attributes or {})
-        docs = meta.to_documents(attrs)
-        if existing is not None:
-            await delete_node(store, path, context)
-        await create_missing_parents(store, lineage, fmt, context)
-        await context.write_documents(store, path, docs)
+        await write_node(store, lineage, fmt, meta.to_documents(attrs), context)
         return cls(store, path, meta, attrs, context=context)
 
     def __repr__(self) -> str:

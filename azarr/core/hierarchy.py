@@ -135,6 +135,30 @@ async def read_lineage(store: Store, path: str, context: NodeContext, prefer: An
     return Lineage(path, nodes[-1], list(zip(parents, nodes[:-1])))
 
 
+async def plan_node(store: Store, path: str, context: NodeContext, zarr_format: Any, overwrite: bool) -> Lineage:
+    """Read what is at ``path`` and above it for a node about to be created there: something
+    already at ``path`` (unless ``overwrite``) or an array in a parent's place raises."""
+    from azarr.errors import ContainsGroupError
+
+    lineage = await read_lineage(store, path, context, zarr_format)
+    existing = lineage.node
+    if existing is not None and not overwrite:
+        err = ContainsArrayError if existing.kind == "array" else ContainsGroupError
+        raise err(f"{existing.kind} already exists at path {path!r} in {store.name}")
+    lineage.check_parents()
+    return lineage
+
+
+async def write_node(
+    store: Store, lineage: Lineage, zarr_format: Any, docs: dict[str, bytes], context: NodeContext
+) -> None:
+    """Store a new node's documents: replace what was at its path, create missing parents."""
+    if lineage.node is not None:
+        await delete_node(store, lineage.path, context)
+    await create_missing_parents(store, lineage, zarr_format, context)
+    await context.write_documents(store, lineage.path, docs)
+
+
 async def create_missing_parents(store: Store, lineage: Lineage, zarr_format: Any, context: NodeContext) -> None:
     """Create the parent groups of ``lineage.path`` that do not exist (as zarr-python does)."""
     missing = [p for p, n in lineage.parents if n is None]
@@ -237,5 +261,7 @@ __all__ = [
     "doc_key",
     "join_path",
     "normalize_path",
+    "plan_node",
     "read_lineage",
+    "write_node",
 ]
