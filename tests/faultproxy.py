@@ -16,6 +16,7 @@ import time
 from collections import Counter
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
+from yarl import URL
 
 _HOP = {"content-length", "transfer-encoding", "connection", "keep-alive"}
 # Host is forwarded unchanged: it is part of what a SigV4 signature covers, and the
@@ -87,7 +88,9 @@ class FaultProxy:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         assert self._session is not None
         async with self._session.request(
-            request.method, self.upstream + request.path_qs, headers=headers, data=body, allow_redirects=False
+            # the raw target, not re-quoted: SigV4 signs the exact query string
+            request.method, URL(self.upstream + request.raw_path, encoded=True), headers=headers, data=body,
+            allow_redirects=False,
         ) as resp:
             data = await resp.read()
             out_headers = {k: v for k, v in resp.headers.items() if k.lower() not in _HOP | {"host"}}

@@ -374,7 +374,7 @@ def test_tensorstore_both_ways(tmp_path: Path, location: str, nested: bool, chai
 def test_s3_both_ways_with_zarr_python(s3_endpoint: str, s3_bucket: str) -> None:
     import s3fs
 
-    fs_opts = {"key": "testing", "secret": "testing",
+    fs_opts = {"key": S3_CREDENTIALS["key"], "secret": S3_CREDENTIALS["secret"],
                "client_kwargs": {"endpoint_url": s3_endpoint, "region_name": "us-east-1"}}
     data = partially_filled((45, 30), "<f8")
     zstore = zarr.storage.FsspecStore(s3fs.S3FileSystem(asynchronous=True, **fs_opts), path=f"{s3_bucket}/z")
@@ -495,7 +495,11 @@ def test_from_dask_writes_one_task_per_shard(tmp_path: Path) -> None:
 
     data = np.random.default_rng(0).standard_normal((64, 48)).astype("f4")
     with pytest.raises(ChunkAlignmentError, match="shards"):
-        from_dask(da.from_array(data, chunks=(8, 8)), str(tmp_path / "bad"), chunks=(8, 8), shards=(32, 24))
+        from_dask(da.from_array(data, chunks=(8, 8)), str(tmp_path / "bad"), chunks=(8, 8), shards=(32, 24),
+                  allow_misaligned=False)
+    # on a compare-and-swap store, tasks sharing a shard are allowed: each merges into it, none is lost
+    shared = from_dask(da.from_array(data, chunks=(8, 8)), str(tmp_path / "shared"), chunks=(8, 8), shards=(32, 24))
+    assert_same(shared[...], data)
     store = CountingStore(LocalStore(tmp_path / "ok"))
     with dask.config.set(scheduler="threads"):
         z = from_dask(da.from_array(data, chunks=(8, 8)), store, chunks=(8, 8), shards=(32, 24), safe_rechunk=True)
