@@ -66,4 +66,46 @@ async def keys_under(store: Store, prefix: str) -> list[str]:
     return [k async for k in store.list_prefix(prefix + "/" if prefix else "")]
 
 
-__all__ = ["WINDOW_BYTES", "keys_under", "stream_values"]
+async def sizes_under(store: Store, prefix: str) -> dict[str, int]:
+    """``{key: size}`` of every key below node path ``prefix``, from one listing where the
+    store's listing reports sizes (:meth:`~azarr.stores.base.Store.list_prefix_sizes`)."""
+    return {k: n async for k, n in store.list_prefix_sizes(prefix + "/" if prefix else "")}
+
+
+class CopyProgress:
+    """What a copy has planned, done and skipped, in stored objects (chunks or shards) and
+    bytes, updated as it runs (after each window is written). A display subclasses it and
+    overrides :meth:`changed`; a caller interrupted mid-copy reads the counts to say how far
+    it got."""
+
+    def __init__(self) -> None:
+        self.total_chunks = 0
+        self.total_bytes = 0
+        self.done_chunks = 0
+        self.done_bytes = 0
+        self.skipped_chunks = 0
+        self.skipped_bytes = 0
+
+    def plan(self, chunks: int, nbytes: int) -> None:
+        """Add work to the totals (a copy plans each stream before it starts it)."""
+        self.total_chunks += chunks
+        self.total_bytes += nbytes
+        self.changed()
+
+    def advance(self, chunks: int, nbytes: int) -> None:
+        """Record objects written."""
+        self.done_chunks += chunks
+        self.done_bytes += nbytes
+        self.changed()
+
+    def skip(self, chunks: int, nbytes: int) -> None:
+        """Record planned objects found already at the destination (a resumed copy)."""
+        self.skipped_chunks += chunks
+        self.skipped_bytes += nbytes
+        self.changed()
+
+    def changed(self) -> None:
+        """Called after every update (nothing here)."""
+
+
+__all__ = ["WINDOW_BYTES", "CopyProgress", "keys_under", "sizes_under", "stream_values"]
