@@ -252,6 +252,12 @@ def _transfer_options(f: F) -> F:
     return f
 
 
+def _argv() -> list[str]:
+    """The command line being run (as :func:`run` was given it)."""
+    obj = click.get_current_context().find_root().obj
+    return list(obj["argv"]) if isinstance(obj, dict) else sys.argv[1:]
+
+
 def _resume_hint(argv: Sequence[str]) -> str:
     """The same command line with ``--if-exists skip`` (secrets masked)."""
     args = list(argv)
@@ -295,9 +301,10 @@ def _run_transfer(
     except Interrupted:
         shown.close()
         raise Interrupted(
-            f"{verb} stopped after {shown.done_chunks:,} of {shown.total_chunks - shown.skipped_chunks:,} chunks "
-            f"({human_bytes(shown.done_bytes)}); every object written is complete, and arrays not finished have no "
-            f"metadata at the destination yet. To resume (copying only what is missing): {_resume_hint(sys.argv[1:])}"
+            f"{verb} stopped with {shown.done_chunks:,} of {shown.total_chunks - shown.skipped_chunks:,} chunks "
+            f"({human_bytes(shown.done_bytes)}) confirmed written; every object written is complete, and arrays not "
+            f"finished have no metadata at the destination yet. To resume (copying only what is missing): "
+            f"{_resume_hint(_argv())}"
         ) from None
     finally:
         shown.close()
@@ -440,7 +447,7 @@ def run(argv: list[str]) -> int:
     """Run the command line; errors become one line on stderr (``--debug``: and the traceback)."""
     debug = "--debug" in argv
     try:
-        status = cli.main(args=argv, prog_name="azarr", standalone_mode=False)
+        status = cli.main(args=argv, prog_name="azarr", standalone_mode=False, obj={"argv": list(argv)})
     except click.exceptions.Abort:
         click.echo("azarr: interrupted", err=True)
         return EXIT_INTERRUPTED

@@ -11,7 +11,7 @@ from typing import IO, Any
 from azarr.cli.common import human_bytes, human_rate
 from azarr.core.streams import CopyProgress
 
-_BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} chunks, {postfix} [{elapsed}<{remaining}, {rate_fmt}]"
+_BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} chunks{postfix} [{elapsed}<{remaining}, {rate_fmt}]"
 
 
 class Display(CopyProgress):
