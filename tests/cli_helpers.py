@@ -37,7 +37,7 @@ def cli_env(s3_endpoint: str | None = None) -> dict[str, str]:
 def azarr(*args: str, s3_endpoint: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run ``python -m azarr ARGS`` with pipes (no terminal); never raises on a non-zero exit."""
     return subprocess.run(
-        [sys.executable, "-m", "azarr", *args], capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "azarr", *args], capture_output=True, text=True, timeout=timeout, check=False,
         env=cli_env(s3_endpoint), stdin=subprocess.DEVNULL,
     )
 

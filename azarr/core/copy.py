@@ -115,10 +115,16 @@ async def copy_keys(
     """Copy the values of ``(source key, dest key)`` pairs as they are (a key gone from the
     source is skipped); returns the bytes copied. Batched reads feed batched writes, the
     next window read while the last is written; ``progress`` advances after each window
-    is written (so an interrupted copy has counted only what landed)."""
+    is written (so an interrupted copy has counted only what landed).
+
+    A window holds at most twice the larger of the two stores' concurrency budgets: enough
+    to keep both busy, small enough that reading the next window overlaps writing this one
+    for the whole copy (one huge window would be read first and written after, serially).
+    """
     target = dict(pairs)
     total = 0
-    async for _, found in stream_values(source, list(target), budget=budget):
+    max_keys = 2 * max(source.concurrency, dest.concurrency)
+    async for _, found in stream_values(source, list(target), budget=budget, max_keys=max_keys):
         if found:
             await dest.set_many({target[k]: v for k, v in found.items()})
             nbytes = sum(len(v) for v in found.values())
@@ -516,7 +522,7 @@ async def copy_nodes(
         counts = _report(todo, writer)
         if not dry_run and any(s.action != "skip" for s in todo):
             for root in roots:
-                if root is not None and root.action != "skip":
+                if root is not None and root.action != "skip" and root.target:  # the store's root has no parents
                     lineage = await read_lineage(dest.store, root.target, dest.context, dest.zarr_format)
                     await create_missing_parents(dest.store, lineage, dest.zarr_format, dest.context)
             n_bytes = await _execute(todo, dest, without_attrs, create_kws, progress, resume=if_exists == "resume")

@@ -20,19 +20,25 @@ MIN_WINDOW = 16
 MAX_WINDOW = 4096
 
 
-def _next_size(total_bytes: int, total_values: int, budget: int) -> int:
+def _next_size(total_bytes: int, total_values: int, budget: int, max_keys: int = MAX_WINDOW) -> int:
     if total_values == 0:
-        return MAX_WINDOW  # only missing keys so far: nothing costs memory
+        return max_keys  # only missing keys so far: nothing costs memory
     mean = max(1, total_bytes // total_values)
-    return max(MIN_WINDOW, min(MAX_WINDOW, budget // mean))
+    return max(MIN_WINDOW, min(max_keys, budget // mean))
 
 
 async def stream_values(
-    store: Store, keys: Sequence[str], *, budget: int = WINDOW_BYTES, first: int = FIRST_WINDOW
+    store: Store,
+    keys: Sequence[str],
+    *,
+    budget: int = WINDOW_BYTES,
+    first: int = FIRST_WINDOW,
+    max_keys: int = MAX_WINDOW,
 ) -> AsyncIterator[tuple[list[str], dict[str, bytes]]]:
     """Yield ``(window_keys, {key: value})`` for consecutive windows of ``keys`` in order
     (missing keys are absent from the dict). The next window is read while the caller
-    handles the current one; window sizes adapt so a window holds about ``budget`` bytes."""
+    handles the current one; window sizes adapt so a window holds about ``budget`` bytes,
+    and at most ``max_keys`` keys."""
     start = 0
     size = max(1, min(first, len(keys)))
     seen_bytes = seen_values = 0
@@ -49,7 +55,7 @@ async def stream_values(
             pending = None
             seen_bytes += sum(len(v) for v in found.values())
             seen_values += len(found)
-            size = _next_size(seen_bytes, seen_values, budget)
+            size = _next_size(seen_bytes, seen_values, budget, max(MIN_WINDOW, min(MAX_WINDOW, max_keys)))
             if start < len(keys):  # read ahead while the caller handles this window
                 pending_keys = list(keys[start : start + size])
                 start += len(pending_keys)
