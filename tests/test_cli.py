@@ -324,7 +324,7 @@ def test_bench_on_redis_and_s3_cleans_up(redis_url: str, s3_endpoint: str, s3_bu
     assert lines[2].split() == ["latency", "(ms),", "one", "at", "a", "time", "p50", "p90", "p99"]
     assert lines[3].split()[0] == "GET" and lines[4].split()[0] == "PUT"
     assert [line.split()[0] for line in lines[7:9]] == ["1", "8"]
-    assert re.match(r"GET: throughput levels off at (1|8) in flight", lines[10])
+    assert re.match(r"GET: throughput (levels off at 1|still grows at 8) in flight", lines[10])
     assert lines[-1] == "azarr's default for this store: 64 in flight (set it with -o concurrency=N)"
     assert "... removing the scratch prefix" in out.stderr
     assert asyncio.run(store.list()) == ["keep/me"]  # only what was there before

@@ -29,7 +29,7 @@ from azarr.cli.common import (
     run_async,
 )
 from azarr.cli.progress import display
-from azarr.cli.transfer import IF_EXISTS, compressor_options, transfer
+from azarr.cli.transfer import IF_EXISTS, ShapedKeywords, compressor_options, transfer
 from azarr.stores._redact import redact
 from azarr.stores.base import Store
 
@@ -276,7 +276,7 @@ def _resume_hint(argv: Sequence[str]) -> str:
 def _run_transfer(
     verb: str, src_url: str, dst_url: str, *, src_path: str | None, dst_path: str | None, if_exists: str,
     storage_options: Sequence[str], src_option: Sequence[str], dst_option: Sequence[str], concurrency: int | None,
-    quiet: bool, dry_run: bool, zarr_format: Any = None, create_kws: dict[str, Any] | None = None,
+    quiet: bool, dry_run: bool, zarr_format: Any = None, create_kws: ShapedKeywords | None = None,
 ) -> int:
     shared = parse_options(storage_options)
     src = open_location(src_url, {**shared, **parse_options(src_option, "--src-option")}, path=src_path,
@@ -316,6 +316,9 @@ def _run_transfer(
     click.echo(f"{plural(n_nodes, 'node')} {past} from {src.shown} to {dst.shown}"
                + (f", {n_skipped:,} skipped" if n_skipped else ""))
     click.echo(shown.summary(past))
+    if create_kws is not None and create_kws.left_out:
+        names = ", ".join(sorted(create_kws.left_out))
+        click.echo(f"note: --chunks/--shards have another number of dimensions than {names}: kept their chunks")
     return EXIT_OK
 
 
@@ -342,8 +345,10 @@ def copy(src: str, dst: str, src_path: str | None, dst_path: str | None, if_exis
 @click.argument("dst")
 @click.option("--zarr-format", type=click.Choice(["2", "3", "n5"]), default="3", show_default=True,
               help="The format to write.")
-@click.option("--chunks", default=None, metavar="N,N,...", help="New chunk shape (the inner chunks when sharded).")
-@click.option("--shards", default=None, metavar="N,N,...", help="Shard shape (Zarr v3): many chunks per stored object.")
+@click.option("--chunks", default=None, metavar="N,N,...",
+              help="New chunk shape (the inner chunks when sharded), for every array with that many dimensions.")
+@click.option("--shards", default=None, metavar="N,N,...",
+              help="Shard shape (Zarr v3): many chunks per stored object, for every array with that many dimensions.")
 @click.option("--compressor", default=None, metavar="SPEC",
               help="zstd[:LEVEL], gzip[:LEVEL], blosc[:CNAME[:CLEVEL]] or none (default: the format's default).")
 @_transfer_options
@@ -370,7 +375,8 @@ def convert(src: str, dst: str, zarr_format: str, chunks: str | None, shards: st
     create_kws.update(compressor_options(compressor, fmt))
     return _run_transfer("convert", src, dst, src_path=src_path, dst_path=dst_path, if_exists=if_exists,
                          storage_options=storage_options, src_option=src_option, dst_option=dst_option,
-                         concurrency=concurrency, quiet=quiet, dry_run=dry_run, zarr_format=fmt, create_kws=create_kws)
+                         concurrency=concurrency, quiet=quiet, dry_run=dry_run, zarr_format=fmt,
+                         create_kws=ShapedKeywords(create_kws))
 
 
 # --- bench -------------------------------------------------------------------------------------------------
@@ -432,8 +438,11 @@ def _render_bench(r: bench_mod.BenchResult) -> str:
     for op in ("get", "put"):
         sat = r.saturation(op)
         best = max(lv.get_per_s if op == "get" else lv.put_per_s for lv in r.levels)
+        top = r.levels[-1].concurrency
+        where = (f"still grows at {top} in flight, the highest level measured (best {best:,.0f}/s)"
+                 if sat == top and len(r.levels) > 1 else f"levels off at {sat} in flight (best {best:,.0f}/s)")
         lines.append(
-            f"{op.upper()}: throughput levels off at {sat} in flight (best {best:,.0f}/s); "
+            f"{op.upper()}: throughput {where}; "
             f"{best:,.0f}/s x {r.percentile(op, 50):.1f} ms = {r.needed(op):,.0f} requests in flight hide the latency"
         )
     lines.append(f"azarr's default for this store: {r.default_concurrency} in flight (set it with -o concurrency=N)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -279,9 +280,13 @@ async def check(loc: Location) -> CheckReport:
     return report
 
 
+_FLAT_LIST = re.compile(r"\[\s*((?:-?[\d.eE+-]+|null|true|false)(?:,\s*(?:-?[\d.eE+-]+|null|true|false))*)\s*\]")
+
+
 def render_json(data: Any) -> str:
-    """``data`` as indented JSON."""
-    return json.dumps(data, indent=2, sort_keys=False)
+    """``data`` as indented JSON, lists of numbers on one line (shapes, chunks)."""
+    text = json.dumps(data, indent=2, sort_keys=False)
+    return _FLAT_LIST.sub(lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text)
 
 
 __all__ = [

@@ -9,6 +9,7 @@ from typing import Any
 
 from azarr import aio
 from azarr.cli.common import CommandError, Location
+from azarr.core.array import AsyncArray
 from azarr.core.copy import copy_nodes
 from azarr.core.group import AsyncGroup
 from azarr.core.hierarchy import NodeContext
@@ -58,6 +59,24 @@ def _codec(fmt: Any, v3: Callable[[Any], Any], v2: Callable[[Any], Any]) -> dict
     return {"compressor": v2(numcodecs)}
 
 
+class ShapedKeywords:
+    """Creation keywords per source array: ``chunks`` and ``shards`` go only to arrays with
+    as many dimensions as they have (a hierarchy's 1-d coordinates keep their chunks when
+    its 3-d variables are rechunked); the arrays left out are remembered, to be told."""
+
+    def __init__(self, kws: dict[str, Any]) -> None:
+        self.kws = kws
+        self.left_out: set[str] = set()
+
+    def __call__(self, source: AsyncArray) -> dict[str, Any]:
+        out = dict(self.kws)
+        for name in ("chunks", "shards"):
+            if name in out and len(out[name]) != source.ndim:
+                del out[name]
+                self.left_out.add(source.name)
+        return out
+
+
 async def transfer(
     src: Location,
     dst: Location,
@@ -65,7 +84,7 @@ async def transfer(
     if_exists: str,
     progress: CopyProgress,
     zarr_format: Any = None,
-    create_kws: dict[str, Any] | None = None,
+    create_kws: ShapedKeywords | None = None,
     dry_run: bool = False,
     log: Callable[[str], object] | None = None,
 ) -> tuple[int, int, int]:
@@ -83,7 +102,7 @@ async def transfer(
         [(node, "")],
         dest,
         if_exists=IF_EXISTS[if_exists],
-        create_kws=create_kws or {},
+        create_kws=create_kws if create_kws is not None else {},
         progress=progress,
         dry_run=dry_run,
         log=log,
@@ -94,4 +113,4 @@ def _overlaps(a: str, b: str) -> bool:
     return a == b or not a or not b or a.startswith(b + "/") or b.startswith(a + "/")
 
 
-__all__ = ["IF_EXISTS", "compressor_options", "transfer"]
+__all__ = ["IF_EXISTS", "ShapedKeywords", "compressor_options", "transfer"]

@@ -48,7 +48,7 @@ from azarr.core.hierarchy import (
     read_lineage,
 )
 from azarr.core.streams import WINDOW_BYTES, CopyProgress, keys_under, sizes_under, stream_values
-from azarr.errors import ArgumentError, ContainsArrayError, CopyError, InvalidKeyError, NodeNotFoundError
+from azarr.errors import ArgumentError, AzarrError, ContainsArrayError, CopyError, InvalidKeyError, NodeNotFoundError
 from azarr.meta.formats import NODE_DOCUMENTS, Node, detect, format_for
 from azarr.stores.base import Store
 
@@ -239,7 +239,11 @@ def _flatten(step: _Step) -> list[_Step]:
     return out
 
 
-async def _decide(step: _Step, dest: AsyncGroup, if_exists: str, create_kws: Mapping[str, Any]) -> None:
+#: creation keywords for each source array (``azarr convert`` applies ``--chunks`` only where they fit)
+KeywordsFor = Callable[[AsyncArray], Mapping[str, Any]]
+
+
+async def _decide(step: _Step, dest: AsyncGroup, if_exists: str, create_kws: KeywordsFor) -> None:
     """Set each step's action from what exists at its target (pre-order; a skipped group's
     subtree is dropped)."""
     existing = step.existing
@@ -281,7 +285,7 @@ async def _decide(step: _Step, dest: AsyncGroup, if_exists: str, create_kws: Map
         await _decide(child, dest, if_exists, create_kws)
 
 
-def _decide_resume(step: _Step, dest: AsyncGroup, create_kws: Mapping[str, Any]) -> None:
+def _decide_resume(step: _Step, dest: AsyncGroup, create_kws: KeywordsFor) -> None:
     """Resuming: what exists is kept and completed. An existing group is merged into; an
     existing array must be the array the copy would create (same metadata documents),
     else the copy cannot be resumed into it."""
@@ -291,7 +295,7 @@ def _decide_resume(step: _Step, dest: AsyncGroup, create_kws: Mapping[str, Any])
         if existing is not None:
             if existing.kind != "array":
                 raise CopyError(f"a group exists at {where} where array {step.source.name} would go; nothing was copied")
-            want = _target_metadata(step.source, dest.zarr_format, create_kws)
+            want = _target_metadata(step.source, dest.zarr_format, create_kws(step.source))
             if existing.metadata.to_documents({}) != want.to_documents({}):
                 raise CopyError(
                     f"the array at {where} differs from the one this copy writes (shape, chunks, dtype or codecs); "
@@ -354,6 +358,13 @@ def _target_metadata(source: AsyncArray, fmt: Any, create_kws: Mapping[str, Any]
     as zarr-python 2's ``copy`` builds them (a sharded source rechunked keeps its inner codecs)."""
     if fmt == source.zarr_format and not create_kws:
         return source.metadata
+    try:
+        return _build_target_metadata(source, fmt, create_kws)
+    except AzarrError as exc:
+        raise CopyError(f"array {source.name} in {source.store.name}: {exc}") from exc
+
+
+def _build_target_metadata(source: AsyncArray, fmt: Any, create_kws: Mapping[str, Any]) -> Any:
     kws = translate_keywords("copy", create_kws)
     kws.pop("zarr_format", None)
     chunks = kws.pop("chunks", source.chunks)
@@ -489,7 +500,7 @@ async def copy_nodes(
     log: LogLike = None,
     if_exists: str = "raise",
     dry_run: bool = False,
-    create_kws: Mapping[str, Any] | None = None,
+    create_kws: Mapping[str, Any] | KeywordsFor | None = None,
     progress: CopyProgress | None = None,
 ) -> tuple[int, int, int]:
     """Copy each ``(node, name)`` into group ``dest`` as ``dest/name`` (the engine behind
@@ -503,11 +514,16 @@ async def copy_nodes(
     modes) completes an earlier copy: existing groups are merged into, an existing array
     must be the one the copy writes, and stored objects already at the destination are
     not copied again (raw copies: same key and size; re-encoded ones: every object of a
-    slab present). ``progress`` counts objects and bytes as they are written."""
+    slab present). ``progress`` counts objects and bytes as they are written.
+    ``create_kws`` may be a function of each source array (keywords for that array)."""
     dest = _group_ref(dest)
     if if_exists not in IF_EXISTS and if_exists != "resume":
         raise ArgumentError(f"if_exists must be one of {[*IF_EXISTS, 'resume']!r}; found {if_exists!r}")
-    create_kws = dict(create_kws or {})
+    if callable(create_kws):
+        kws_for: KeywordsFor = create_kws
+    else:
+        fixed = dict(create_kws or {})
+        kws_for = lambda _source: fixed  # noqa: E731 - the same keywords for every array
     writer = CopyLog(log)
     try:
         roots = await asyncio.gather(*(_walk(n, join_path(dest.path, normalize_path(name)), shallow, True) for n, name in sources))
@@ -516,7 +532,7 @@ async def copy_nodes(
             step.existing = node
         for root in roots:
             if root is not None:
-                await _decide(root, dest, if_exists, create_kws)
+                await _decide(root, dest, if_exists, kws_for)
         todo = [s for r in roots if r is not None for s in _flatten(r)]
         _check_replacements(todo, dest)
         counts = _report(todo, writer)
@@ -525,7 +541,7 @@ async def copy_nodes(
                 if root is not None and root.action != "skip" and root.target:  # the store's root has no parents
                     lineage = await read_lineage(dest.store, root.target, dest.context, dest.zarr_format)
                     await create_missing_parents(dest.store, lineage, dest.zarr_format, dest.context)
-            n_bytes = await _execute(todo, dest, without_attrs, create_kws, progress, resume=if_exists == "resume")
+            n_bytes = await _execute(todo, dest, without_attrs, kws_for, progress, resume=if_exists == "resume")
             counts = (counts[0], counts[1], n_bytes)
             for root in roots:
                 if root is not None and root.action != "skip" and isinstance(root.source, AsyncGroup):
@@ -566,7 +582,7 @@ async def _execute(
     steps: Sequence[_Step],
     dest: AsyncGroup,
     without_attrs: bool,
-    create_kws: Mapping[str, Any],
+    create_kws: KeywordsFor,
     progress: CopyProgress | None,
     *,
     resume: bool,
@@ -594,7 +610,7 @@ async def _execute(
             else:
                 group_docs[step.target] = format_for(fmt).create_group(root=step.target == "").to_documents(attrs)
             continue
-        meta = _target_metadata(src, fmt, create_kws)
+        meta = _target_metadata(src, fmt, create_kws(src))
         array_docs[step.target] = meta.to_documents(attrs)
         n_bytes += src.size * src.dtype.itemsize
         if meta is src.metadata:

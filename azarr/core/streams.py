@@ -40,7 +40,8 @@ async def stream_values(
     handles the current one; window sizes adapt so a window holds about ``budget`` bytes,
     and at most ``max_keys`` keys."""
     start = 0
-    size = max(1, min(first, len(keys)))
+    max_keys = max(MIN_WINDOW, min(MAX_WINDOW, max_keys))
+    size = max(1, min(first, max_keys, len(keys)))
     seen_bytes = seen_values = 0
     pending: asyncio.Future[dict[str, bytes]] | None = None
     pending_keys: list[str] = []
@@ -55,7 +56,7 @@ async def stream_values(
             pending = None
             seen_bytes += sum(len(v) for v in found.values())
             seen_values += len(found)
-            size = _next_size(seen_bytes, seen_values, budget, max(MIN_WINDOW, min(MAX_WINDOW, max_keys)))
+            size = _next_size(seen_bytes, seen_values, budget, max_keys)
             if start < len(keys):  # read ahead while the caller handles this window
                 pending_keys = list(keys[start : start + size])
                 start += len(pending_keys)
