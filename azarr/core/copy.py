@@ -48,7 +48,14 @@ from azarr.core.hierarchy import (
     read_lineage,
 )
 from azarr.core.streams import WINDOW_BYTES, CopyProgress, keys_under, sizes_under, stream_values
-from azarr.errors import ArgumentError, AzarrError, ContainsArrayError, CopyError, InvalidKeyError, NodeNotFoundError
+from azarr.errors import (
+    ArgumentError,
+    AzarrError,
+    ContainsArrayError,
+    CopyError,
+    InvalidKeyError,
+    NodeNotFoundError,
+)
 from azarr.meta.formats import NODE_DOCUMENTS, Node, detect, format_for
 from azarr.stores.base import Store
 
@@ -523,7 +530,7 @@ async def copy_nodes(
         kws_for: KeywordsFor = create_kws
     else:
         fixed = dict(create_kws or {})
-        kws_for = lambda _source: fixed  # noqa: E731 - the same keywords for every array
+        kws_for = lambda _source: fixed  # the same keywords for every array
     writer = CopyLog(log)
     try:
         roots = await asyncio.gather(*(_walk(n, join_path(dest.path, normalize_path(name)), shallow, True) for n, name in sources))
