@@ -47,8 +47,15 @@ from azarr.core.hierarchy import (
     normalize_path,
     read_lineage,
 )
-from azarr.core.streams import WINDOW_BYTES, keys_under, stream_values
-from azarr.errors import ArgumentError, ContainsArrayError, CopyError, InvalidKeyError, NodeNotFoundError
+from azarr.core.streams import WINDOW_BYTES, CopyProgress, keys_under, sizes_under, stream_values
+from azarr.errors import (
+    ArgumentError,
+    AzarrError,
+    ContainsArrayError,
+    CopyError,
+    InvalidKeyError,
+    NodeNotFoundError,
+)
 from azarr.meta.formats import NODE_DOCUMENTS, Node, detect, format_for
 from azarr.stores.base import Store
 
@@ -104,16 +111,33 @@ class CopyLog:
 # --- raw key streams ----------------------------------------------------------------------------
 
 
-async def copy_keys(source: Store, dest: Store, pairs: Sequence[tuple[str, str]], *, budget: int = WINDOW_BYTES) -> int:
+async def copy_keys(
+    source: Store,
+    dest: Store,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    budget: int = WINDOW_BYTES,
+    progress: CopyProgress | None = None,
+) -> int:
     """Copy the values of ``(source key, dest key)`` pairs as they are (a key gone from the
     source is skipped); returns the bytes copied. Batched reads feed batched writes, the
-    next window read while the last is written."""
+    next window read while the last is written; ``progress`` advances after each window
+    is written (so an interrupted copy has counted only what landed).
+
+    A window holds at most twice the larger of the two stores' concurrency budgets: enough
+    to keep both busy, small enough that reading the next window overlaps writing this one
+    for the whole copy (one huge window would be read first and written after, serially).
+    """
     target = dict(pairs)
     total = 0
-    async for _, found in stream_values(source, list(target), budget=budget):
+    max_keys = 2 * max(source.concurrency, dest.concurrency)
+    async for _, found in stream_values(source, list(target), budget=budget, max_keys=max_keys):
         if found:
             await dest.set_many({target[k]: v for k, v in found.items()})
-            total += sum(len(v) for v in found.values())
+            nbytes = sum(len(v) for v in found.values())
+            total += nbytes
+            if progress is not None:
+                progress.advance(len(found), nbytes)
     return total
 
 
@@ -191,7 +215,7 @@ class _Step:
     source: AsyncArray | AsyncGroup
     target: str  # destination path
     existing: Node | None = None
-    action: str = "copy"  # copy | skip | replace
+    action: str = "copy"  # copy | skip | replace (resume: copy into what exists)
     merge: bool = False  # copy a group into an existing group
     children: list[_Step] = field(default_factory=list)
 
@@ -222,10 +246,17 @@ def _flatten(step: _Step) -> list[_Step]:
     return out
 
 
-async def _decide(step: _Step, dest: AsyncGroup, if_exists: str) -> None:
+#: creation keywords for each source array (``azarr convert`` applies ``--chunks`` only where they fit)
+KeywordsFor = Callable[[AsyncArray], Mapping[str, Any]]
+
+
+async def _decide(step: _Step, dest: AsyncGroup, if_exists: str, create_kws: KeywordsFor) -> None:
     """Set each step's action from what exists at its target (pre-order; a skipped group's
     subtree is dropped)."""
     existing = step.existing
+    if if_exists == "resume":
+        _decide_resume(step, dest, create_kws)
+        return
     if isinstance(step.source, AsyncArray):
         if existing is None:
             return
@@ -258,7 +289,31 @@ async def _decide(step: _Step, dest: AsyncGroup, if_exists: str) -> None:
         step.children = []
         return
     for child in step.children:
-        await _decide(child, dest, if_exists)
+        await _decide(child, dest, if_exists, create_kws)
+
+
+def _decide_resume(step: _Step, dest: AsyncGroup, create_kws: KeywordsFor) -> None:
+    """Resuming: what exists is kept and completed. An existing group is merged into; an
+    existing array must be the array the copy would create (same metadata documents),
+    else the copy cannot be resumed into it."""
+    existing = step.existing
+    where = f"{step.target!r} in destination {dest.store.name}"
+    if isinstance(step.source, AsyncArray):
+        if existing is not None:
+            if existing.kind != "array":
+                raise CopyError(f"a group exists at {where} where array {step.source.name} would go; nothing was copied")
+            want = _target_metadata(step.source, dest.zarr_format, create_kws(step.source))
+            if existing.metadata.to_documents({}) != want.to_documents({}):
+                raise CopyError(
+                    f"the array at {where} differs from the one this copy writes (shape, chunks, dtype or codecs); "
+                    "it cannot be resumed: replace it instead; nothing was copied"
+                )
+        return
+    if existing is not None and existing.kind == "array":
+        raise CopyError(f"an array exists at {where} where group {step.source.name} would go; nothing was copied")
+    step.merge = existing is not None
+    for child in step.children:
+        _decide_resume(child, dest, create_kws)
 
 
 def _check_replacements(steps: Sequence[_Step], dest: AsyncGroup) -> None:
@@ -293,12 +348,30 @@ def target_dtype(source: AsyncArray, fmt: Any) -> Any:
     )
 
 
+def _inner_codecs(codecs: Sequence[Any]) -> list[Any]:
+    """A sharded array's codecs inside its ``sharding_indexed`` codec (what a rechunked or
+    resharded copy keeps), or the codecs themselves."""
+    if len(codecs) == 1:
+        entry = codecs[0]
+        entry = entry.to_dict() if hasattr(entry, "to_dict") else entry
+        if isinstance(entry, Mapping) and entry.get("name") == "sharding_indexed":
+            return list(entry.get("configuration", {}).get("codecs", []))
+    return list(codecs)
+
+
 def _target_metadata(source: AsyncArray, fmt: Any, create_kws: Mapping[str, Any]) -> Any:
     """The destination's array metadata: the source's own when the format is the same and
     nothing is overridden (so chunks copy as raw bytes), else built from creation keywords
-    as zarr-python 2's ``copy`` builds them."""
+    as zarr-python 2's ``copy`` builds them (a sharded source rechunked keeps its inner codecs)."""
     if fmt == source.zarr_format and not create_kws:
         return source.metadata
+    try:
+        return _build_target_metadata(source, fmt, create_kws)
+    except AzarrError as exc:
+        raise CopyError(f"array {source.name} in {source.store.name}: {exc}") from exc
+
+
+def _build_target_metadata(source: AsyncArray, fmt: Any, create_kws: Mapping[str, Any]) -> Any:
     kws = translate_keywords("copy", create_kws)
     kws.pop("zarr_format", None)
     chunks = kws.pop("chunks", source.chunks)
@@ -317,7 +390,8 @@ def _target_metadata(source: AsyncArray, fmt: Any, create_kws: Mapping[str, Any]
             kws.setdefault("dimension_separator", getattr(meta, "dimension_separator", None))
         elif hasattr(meta, "codecs"):
             if not {"compressors", "filters", "serializer"} & set(kws):
-                kws.setdefault("codecs", list(meta.codecs))
+                resharded = source.shards is not None and ("chunks" in create_kws or "shards" in create_kws)
+                kws.setdefault("codecs", _inner_codecs(meta.codecs) if resharded else list(meta.codecs))
             kws.setdefault("chunk_key_encoding", meta.chunk_key_encoding.to_dict())
             kws.setdefault("dimension_names", meta.dimension_names)
     return build_array_metadata(fmt, source.shape, chunks, dtype, kws)
@@ -362,21 +436,54 @@ def chunk_regions(shape: tuple[int, ...], chunks: tuple[int, ...], itemsize: int
     ]
 
 
-async def copy_array_data(source: AsyncArray, target: AsyncArray, *, budget: int = WINDOW_BYTES) -> None:
-    """Copy the values of ``source`` into ``target`` (same shape) in chunk-aligned slabs
-    of the target, the next slab read while the last is written."""
-    regions = chunk_regions(target.shape, target.chunks, target.dtype.itemsize, budget)
+def _region_keys(target: AsyncArray, region: tuple[slice, ...]) -> list[str]:
+    """The store keys of the stored objects (chunks, or shards) a stored-grid-aligned region covers."""
+    stored = target.metadata.chunks
+    ranges = [range(r.start // c, -(-r.stop // c)) for r, c in zip(region, stored)]
+    return [target.chunk_key(coords) for coords in itertools.product(*ranges)]
+
+
+async def copy_array_data(
+    source: AsyncArray,
+    target: AsyncArray,
+    *,
+    budget: int = WINDOW_BYTES,
+    progress: CopyProgress | None = None,
+    existing: Iterable[str] | None = None,
+) -> None:
+    """Copy the values of ``source`` into ``target`` (same shape) in slabs aligned to the
+    target's stored objects (whole shards of a sharded target, so each shard is encoded
+    once and written in one request), each at most ``budget`` bytes decoded, the next slab
+    read while the last is written. A slab whose stored objects are all among ``existing``
+    keys (a resumed copy) is not copied again."""
+    regions = chunk_regions(target.shape, target.metadata.chunks, target.dtype.itemsize, budget)
     if not regions:
         if not target.shape:
             await target.setitem((), await source.getitem(()))
         return
-    pending = asyncio.ensure_future(source.get_basic_selection(regions[0]))
+    done = set(existing or ())
+    todo: list[tuple[tuple[slice, ...], int]] = []
+    for region in regions:
+        keys = _region_keys(target, region)
+        nbytes = math.prod(r.stop - r.start for r in region) * target.dtype.itemsize
+        if progress is not None:
+            progress.plan(len(keys), nbytes)
+        if done and all(k in done for k in keys):
+            if progress is not None:
+                progress.skip(len(keys), nbytes)
+            continue
+        todo.append((region, len(keys)))
+    if not todo:
+        return
+    pending = asyncio.ensure_future(source.get_basic_selection(todo[0][0]))
     try:
-        for i, region in enumerate(regions):
+        for i, (region, n_keys) in enumerate(todo):
             data = await pending
-            if i + 1 < len(regions):
-                pending = asyncio.ensure_future(source.get_basic_selection(regions[i + 1]))
+            if i + 1 < len(todo):
+                pending = asyncio.ensure_future(source.get_basic_selection(todo[i + 1][0]))
             await target.set_basic_selection(region, data)
+            if progress is not None:
+                progress.advance(n_keys, data.nbytes)
     finally:
         if not pending.done():
             pending.cancel()
@@ -400,15 +507,30 @@ async def copy_nodes(
     log: LogLike = None,
     if_exists: str = "raise",
     dry_run: bool = False,
-    create_kws: Mapping[str, Any] | None = None,
+    create_kws: Mapping[str, Any] | KeywordsFor | None = None,
+    progress: CopyProgress | None = None,
 ) -> tuple[int, int, int]:
     """Copy each ``(node, name)`` into group ``dest`` as ``dest/name`` (the engine behind
-    :func:`copy` and :func:`copy_all`); a source group with consolidated metadata gets
-    it recreated at its copy."""
+    :func:`copy`, :func:`copy_all` and ``azarr copy`` / ``azarr convert``); a source group
+    with consolidated metadata gets it recreated at its copy. ``name`` may be ``""``: the
+    node is copied to ``dest``'s own path.
+
+    Each array's metadata documents are written after its data, so an interrupted copy
+    leaves no array that looks complete but is not (every object written is whole: the
+    stores write atomically). ``if_exists="resume"`` (azarr's own, besides zarr-python's
+    modes) completes an earlier copy: existing groups are merged into, an existing array
+    must be the one the copy writes, and stored objects already at the destination are
+    not copied again (raw copies: same key and size; re-encoded ones: every object of a
+    slab present). ``progress`` counts objects and bytes as they are written.
+    ``create_kws`` may be a function of each source array (keywords for that array)."""
     dest = _group_ref(dest)
-    if if_exists not in IF_EXISTS:
-        raise ArgumentError(f"if_exists must be one of {list(IF_EXISTS)!r}; found {if_exists!r}")
-    create_kws = dict(create_kws or {})
+    if if_exists not in IF_EXISTS and if_exists != "resume":
+        raise ArgumentError(f"if_exists must be one of {[*IF_EXISTS, 'resume']!r}; found {if_exists!r}")
+    if callable(create_kws):
+        kws_for: KeywordsFor = create_kws
+    else:
+        fixed = dict(create_kws or {})
+        kws_for = lambda _source: fixed  # the same keywords for every array
     writer = CopyLog(log)
     try:
         roots = await asyncio.gather(*(_walk(n, join_path(dest.path, normalize_path(name)), shallow, True) for n, name in sources))
@@ -417,16 +539,16 @@ async def copy_nodes(
             step.existing = node
         for root in roots:
             if root is not None:
-                await _decide(root, dest, if_exists)
+                await _decide(root, dest, if_exists, kws_for)
         todo = [s for r in roots if r is not None for s in _flatten(r)]
         _check_replacements(todo, dest)
         counts = _report(todo, writer)
         if not dry_run and any(s.action != "skip" for s in todo):
             for root in roots:
-                if root is not None and root.action != "skip":
+                if root is not None and root.action != "skip" and root.target:  # the store's root has no parents
                     lineage = await read_lineage(dest.store, root.target, dest.context, dest.zarr_format)
                     await create_missing_parents(dest.store, lineage, dest.zarr_format, dest.context)
-            n_bytes = await _execute(todo, dest, without_attrs, create_kws)
+            n_bytes = await _execute(todo, dest, without_attrs, kws_for, progress, resume=if_exists == "resume")
             counts = (counts[0], counts[1], n_bytes)
             for root in roots:
                 if root is not None and root.action != "skip" and isinstance(root.source, AsyncGroup):
@@ -463,13 +585,22 @@ def _report(steps: Sequence[_Step], writer: CopyLog) -> tuple[int, int, int]:
     return n_copied, n_skipped, 0
 
 
-async def _execute(steps: Sequence[_Step], dest: AsyncGroup, without_attrs: bool, create_kws: Mapping[str, Any]) -> int:
+async def _execute(
+    steps: Sequence[_Step],
+    dest: AsyncGroup,
+    without_attrs: bool,
+    create_kws: KeywordsFor,
+    progress: CopyProgress | None,
+    *,
+    resume: bool,
+) -> int:
     fmt = dest.zarr_format
     live = [s for s in steps if s.action != "skip"]
     for step in live:
         if step.action == "replace":
             await delete_node(dest.store, step.target, dest.context)
-    docs: dict[str, dict[str, bytes]] = {}
+    group_docs: dict[str, dict[str, bytes]] = {}
+    array_docs: dict[str, dict[str, bytes]] = {}
     raw: dict[str, dict[str, str]] = {}  # source store name -> {source array path: dest path}
     raw_sources: dict[str, tuple[Store, list[str]]] = {}
     decoded: list[tuple[AsyncArray, AsyncArray]] = []
@@ -482,12 +613,12 @@ async def _execute(steps: Sequence[_Step], dest: AsyncGroup, without_attrs: bool
                 assert step.existing is not None
                 if attrs:
                     merged = {**step.existing.attributes, **attrs}
-                    docs[step.target] = step.existing.metadata.attributes_documents(merged)
+                    group_docs[step.target] = step.existing.metadata.attributes_documents(merged)
             else:
-                docs[step.target] = format_for(fmt).create_group(root=step.target == "").to_documents(attrs)
+                group_docs[step.target] = format_for(fmt).create_group(root=step.target == "").to_documents(attrs)
             continue
-        meta = _target_metadata(src, fmt, create_kws)
-        docs[step.target] = meta.to_documents(attrs)
+        meta = _target_metadata(src, fmt, create_kws(src))
+        array_docs[step.target] = meta.to_documents(attrs)
         n_bytes += src.size * src.dtype.itemsize
         if meta is src.metadata:
             key = f"{id(src.store)}"
@@ -496,20 +627,40 @@ async def _execute(steps: Sequence[_Step], dest: AsyncGroup, without_attrs: bool
         else:
             target = AsyncArray(dest.store, step.target, meta, attrs, context=dest.context)
             decoded.append((src, target))
-    # the sources are listed before anything is written (a copy may land inside its source)
-    pairs: list[tuple[Store, list[tuple[str, str]]]] = []
+    # the sources are listed (with sizes, one listing each) before anything is written:
+    # a copy may land inside its source
+    pairs: list[tuple[Store, list[tuple[str, str]], dict[str, int]]] = []
     for key, arrays in raw.items():
         store, paths = raw_sources[key]
-        listing: set[str] = set()
+        listing: dict[str, int] = {}
         for prefix in _covering_prefixes(paths):
-            listing.update(await keys_under(store, prefix))
-        pairs.append((store, _data_keys(sorted(listing), arrays)))
-    await _write_documents(dest, docs)
-    for store, chunk_pairs in pairs:
-        await copy_keys(store, dest.store, chunk_pairs)
+            listing.update(await sizes_under(store, prefix))
+        pairs.append((store, _data_keys(sorted(listing), arrays), listing))
+    there = await _listed(dest.store, [*(t for a in raw.values() for t in a.values()), *(t.path for _, t in decoded)]) if resume else {}
+    await _write_documents(dest, group_docs)
+    for store, chunk_pairs, sizes in pairs:
+        if progress is not None:
+            progress.plan(len(chunk_pairs), sum(sizes[k] for k, _ in chunk_pairs))
+        todo = []
+        for src_key, dst_key in chunk_pairs:
+            if there.get(dst_key, -1) == sizes[src_key]:
+                if progress is not None:
+                    progress.skip(1, sizes[src_key])
+            else:
+                todo.append((src_key, dst_key))
+        await copy_keys(store, dest.store, todo, progress=progress)
     for src, target in decoded:
-        await copy_array_data(src, target)
+        await copy_array_data(src, target, progress=progress, existing=there if resume else None)
+    await _write_documents(dest, array_docs)  # last: an array appears once its data is there
     return n_bytes
+
+
+async def _listed(store: Store, paths: Iterable[str]) -> dict[str, int]:
+    """``{key: size}`` below each of ``paths`` in ``store`` (one listing per covering path)."""
+    out: dict[str, int] = {}
+    for prefix in _covering_prefixes(paths):
+        out.update(await sizes_under(store, prefix))
+    return out
 
 
 def _covering_prefixes(paths: Iterable[str]) -> list[str]:

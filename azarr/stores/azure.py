@@ -350,6 +350,11 @@ class AzureBlobStore(Store):
         async for blob in self._client().list_blobs(name_starts_with=base + prefix):
             yield blob.name[len(base) :]
 
+    async def _list_prefix_sizes(self, prefix: str) -> AsyncIterator[tuple[str, int]]:
+        base = self.prefix + "/" if self.prefix else ""
+        async for blob in self._client().list_blobs(name_starts_with=base + prefix):
+            yield blob.name[len(base) :], int(blob.size or 0)
+
     # --- compare-and-swap: ETags, If-Match / If-None-Match ----------------------------------------
 
     async def _get_versioned(self, key: str) -> Versioned:

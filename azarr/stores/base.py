@@ -66,6 +66,7 @@ __all__ = [
     "LIVE_STORES",
     "NO_RETRY",
     "OBJECT_STORE_CONCURRENCY",
+    "SIZE_WINDOW",
     "ConcurrencyLimiter",
     "PerLoop",
     "RetryPolicy",
@@ -88,6 +89,8 @@ DEFAULT_CONCURRENCY = 64
 # ~100 ms is ~2,500 requests/s, within S3's per-prefix rates (3,500 PUT/s, 5,500 GET/s;
 # 512 would exceed the PUT rate) and well below the usual 1,024 open-file limit.
 OBJECT_STORE_CONCURRENCY = 256
+#: keys whose values :meth:`Store.list_prefix_sizes` reads at once on a store whose listing has no sizes
+SIZE_WINDOW = 64
 
 
 class _Name:
@@ -303,6 +306,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def _list_prefix(self, prefix: str) -> AsyncIterator[str]:
         """Yield every key that starts with ``prefix`` (full keys, any order)."""
+
+    #: ``(key, size in bytes)`` for every key starting with ``prefix`` (full keys, any order),
+    #: from the backend's own listing (S3 ListObjectsV2, a stat, SQL ``length()``, ...);
+    #: ``None``: the listing carries no sizes, and :meth:`list_prefix_sizes` reads the values
+    _list_prefix_sizes: Callable[[str], AsyncIterator[tuple[str, int]]] | None = None
 
     # Native batch primitives: ``None`` means "not implemented, use per-key calls".
     _get_batch: Callable[[builtins.list[str]], Awaitable[dict[str, bytes]]] | None = None
@@ -668,6 +676,37 @@ class Store(abc.ABC):
 
     async def _collect(self, prefix: str) -> builtins.list[str]:
         return [k async for k in self._list_prefix(prefix)]
+
+    @property
+    def lists_sizes(self) -> bool:
+        """Whether the backend's listing reports value sizes (else :meth:`list_prefix_sizes`
+        reads the values to measure them)."""
+        return self._list_prefix_sizes is not None
+
+    async def list_prefix_sizes(self, prefix: str = "") -> AsyncIterator[tuple[str, int]]:
+        """Yield ``(key, size in bytes)`` for every key starting with ``prefix``, sorted by key.
+
+        One listing where the backend's listing carries sizes (:attr:`lists_sizes`); else
+        the keys are listed and their values read in batched windows of
+        :data:`SIZE_WINDOW` keys (only one window in memory), so the sizes cost reads.
+        """
+        validate_prefix(prefix)
+        native = self._list_prefix_sizes
+        if native is not None:
+
+            async def collect() -> builtins.list[tuple[str, int]]:
+                return [item async for item in native(prefix)]
+
+            for item in sorted(await self._call("list", prefix or None, collect)):
+                yield item
+            return
+        keys = [k async for k in self.list_prefix(prefix)]
+        for i in range(0, len(keys), SIZE_WINDOW):
+            window = keys[i : i + SIZE_WINDOW]
+            found = await self.get_many(window)
+            for key in window:
+                if key in found:  # deleted since the listing: gone, not empty
+                    yield key, len(found[key])
 
     async def list(self) -> builtins.list[str]:
         """Return every key in the store, sorted."""

@@ -328,6 +328,21 @@ class GCSStore(Store):
             if key.startswith(prefix):
                 yield key
 
+    async def _list_prefix_sizes(self, prefix: str) -> AsyncIterator[tuple[str, int]]:
+        fs = await self._fs()
+        base = f"{self.bucket}/{self.prefix}" if self.prefix else self.bucket
+        directory = prefix.rpartition("/")[0]
+        root = f"{base}/{directory}" if directory else base
+        strip = len(base) + 1
+        try:
+            found = await fs._find(root, detail=True)
+        except FileNotFoundError:
+            return
+        for path, info in found.items():
+            key = path[strip:]
+            if key.startswith(prefix):
+                yield key, int(info.get("size") or 0)
+
     # --- compare-and-swap: generations, ifGenerationMatch -----------------------------------------
 
     async def _get_versioned(self, key: str) -> Versioned:

@@ -281,6 +281,19 @@ class LocalStore(Store):
                     out.append(key)
         return out
 
+    async def _list_prefix_sizes(self, prefix: str) -> AsyncIterator[tuple[str, int]]:
+        for item in await asyncio.to_thread(self._walk_sizes, prefix):
+            yield item
+
+    def _walk_sizes(self, prefix: str) -> list[tuple[str, int]]:
+        out: list[tuple[str, int]] = []
+        for key in self._walk(prefix):
+            try:
+                out.append((key, os.stat(self._path(key)).st_size))
+            except FileNotFoundError:  # deleted since the walk: gone, not empty
+                continue
+        return out
+
     # Batches: a few thread hops per batch rather than one per key.
     batch_size = 1 << 30
 

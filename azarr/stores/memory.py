@@ -64,6 +64,11 @@ class MemoryStore(Store):
             if key.startswith(prefix):
                 yield key
 
+    async def _list_prefix_sizes(self, prefix: str) -> AsyncIterator[tuple[str, int]]:
+        for key, value in list(self._data.items()):
+            if key.startswith(prefix):
+                yield key, len(value)
+
     # A dict lookup needs no concurrency: one "batch" call per get_many keeps the
     # per-chunk overhead at a dict lookup.
     batch_size = 1 << 30

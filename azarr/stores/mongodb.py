@@ -219,6 +219,12 @@ class MongoDBStore(Store):
         async for doc in self._coll().find(query, {"_id": 0, "key": 1}):
             yield doc["key"]
 
+    async def _list_prefix_sizes(self, prefix: str) -> AsyncIterator[tuple[str, int]]:
+        query = {"key": {"$regex": "^" + re.escape(prefix)}} if prefix else {}
+        # $binarySize in the projection: the server measures, no value is sent
+        async for doc in self._coll().find(query, {"_id": 0, "key": 1, "size": {"$binarySize": "$value"}}):
+            yield doc["key"], int(doc["size"] or 0)
+
     # --- native batches ----------------------------------------------------------------------------
 
     async def _get_batch(self, keys: list[str]) -> dict[str, bytes]:

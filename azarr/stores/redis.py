@@ -195,6 +195,27 @@ class RedisStore(Store):
         async for raw in self._client().scan_iter(match=pattern, count=1000):
             yield (raw.decode("utf-8") if isinstance(raw, bytes) else raw)[offset:]
 
+    async def _list_prefix_sizes(self, prefix: str) -> AsyncIterator[tuple[str, int]]:
+        keys = [k async for k in self._list_prefix(prefix)]
+        client = self._client()
+        for i in range(0, len(keys), self.batch_size):
+            part = keys[i : i + self.batch_size]
+            # STRLEN per key, pipelined: one round trip per batch, no value leaves the server
+            async with client.pipeline(transaction=False) as pipe:
+                for key in part:
+                    pipe.strlen(self._k(key))
+                lengths = await pipe.execute()
+            empty = [k for k, n in zip(part, lengths) if not n]
+            gone: set[str] = set()
+            if empty:  # STRLEN answers 0 for a missing key too: ask which of these still exist
+                async with client.pipeline(transaction=False) as pipe:
+                    for key in empty:
+                        pipe.exists(self._k(key))
+                    gone = {k for k, e in zip(empty, await pipe.execute()) if not e}
+            for key, n in zip(part, lengths):
+                if key not in gone:
+                    yield key, int(n)
+
     # --- native batches: one command per batch ------------------------------------------------
 
     async def _get_batch(self, keys: list[str]) -> dict[str, bytes]:

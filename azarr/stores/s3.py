@@ -498,6 +498,15 @@ class S3Store(Store):
             for obj in page.get("Contents", []):
                 yield obj["Key"][strip:]
 
+    async def _list_prefix_sizes(self, prefix: str) -> AsyncIterator[tuple[str, int]]:
+        client = await self._client()
+        full = self._k(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        paginator = client.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+            for obj in page.get("Contents", []):
+                yield obj["Key"][strip:], int(obj["Size"])
+
     # --- compare-and-swap: ETags, If-Match / If-None-Match ----------------------------------------
 
     async def _get_versioned(self, key: str) -> Versioned:

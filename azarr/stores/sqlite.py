@@ -230,6 +230,26 @@ class SQLiteStore(Store):
         for key in await self._run(q):
             yield key
 
+    async def _list_prefix_sizes(self, prefix: str) -> AsyncIterator[tuple[str, int]]:
+        def q(conn: sqlite3.Connection) -> list[tuple[str, int]]:
+            # length() of a BLOB is read from the record header: the values are not loaded
+            try:
+                if not prefix:
+                    return [(r[0], r[1]) for r in conn.execute("SELECT k, length(v) FROM zarr")]
+                upper = _upper_bound(prefix)
+                if upper is None:
+                    rows = conn.execute("SELECT k, length(v) FROM zarr WHERE k >= ?", (prefix,))
+                else:
+                    rows = conn.execute("SELECT k, length(v) FROM zarr WHERE k >= ? AND k < ?", (prefix, upper))
+                return [(r[0], r[1]) for r in rows if r[0].startswith(prefix)]
+            except sqlite3.OperationalError as exc:
+                if self._table_missing(exc):
+                    return []
+                raise
+
+        for item in await self._run(q):
+            yield item
+
     # --- native batches: multi-row statements, one transaction ------------------------------
 
     batch_size = 10_000

@@ -667,6 +667,29 @@ class StoreTests(ConditionalWriteTests):
         assert [k async for k in store.list_prefix("zzz/")] == []
         assert await store.list() == sorted(keys)
 
+    async def test_list_prefix_sizes(self, store: Store, store_factory: Factory) -> None:
+        values = {"g/a/.zarray": b"{}", "g/a/0.0": b"x" * 1000, "g/a/0.1": b"", "g/b/0": b"yz" * 70_000, "h/0": b"1"}
+        for k, v in values.items():
+            await self.raw_set(store, k, v)
+        if not self.listable:
+            with pytest.raises(StoreError):
+                [k async for k in store.list_prefix_sizes("")]
+            return
+        assert store.lists_sizes  # every listable backend here has a sized listing
+        sizes = {k: len(v) for k, v in values.items()}
+        assert [item async for item in store.list_prefix_sizes("")] == sorted(sizes.items())
+        assert [item async for item in store.list_prefix_sizes("g/")] == sorted(
+            (k, n) for k, n in sizes.items() if k.startswith("g/")
+        )
+        assert [item async for item in store.list_prefix_sizes("zzz/")] == []
+        # the same answer without the backend's sized listing (the fallback reads the values)
+        fallback = store_factory()
+        fallback._list_prefix_sizes = None
+        assert not fallback.lists_sizes
+        assert [item async for item in fallback.list_prefix_sizes("g/a/")] == [
+            ("g/a/.zarray", 2), ("g/a/0.0", 1000), ("g/a/0.1", 0)
+        ]
+
     async def test_list_dir(self, store: Store) -> None:
         for k in ["g/.zgroup", "g/a/.zarray", "g/a/0.0", "g/b/c/.zarray", "g/z", "top"]:
             await self.raw_set(store, k, b"1")
