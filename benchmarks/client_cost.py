@@ -36,8 +36,8 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from client_cost_worker import CASES, NCHUNKS  # noqa: E402
-from latency import Server, endpoint_check  # noqa: E402
+from client_cost_worker import CASES, NCHUNKS
+from latency import Server, endpoint_check
 
 ENDPOINTS = {"fake": ("fake_s3 on uvloop", ()), "heavy": ("fake_s3 on asyncio (aiohttp, no uvloop)", ("--loop", "asyncio"))}
 

@@ -12,6 +12,7 @@ written (``write_empty_chunks=False``), so nothing is stored for empty regions.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import math
 import os
@@ -274,8 +275,9 @@ WAVE = 1 << 16
 CAS_ATTEMPTS = 12
 
 
+@functools.cache
 def _memory_limit() -> int:
-    """Physical memory of this machine (no single array may need more)."""
+    """Physical memory of this machine (no single array may need more); asked once."""
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - not on Linux/macOS

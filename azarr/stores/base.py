@@ -340,6 +340,10 @@ class Store(abc.ABC):
     async def get(self, key: str) -> bytes | None:
         """Return the value stored under ``key``, or ``None`` if it does not exist."""
         validate_key(key)
+        return await self._get_checked(key)
+
+    async def _get_checked(self, key: str) -> bytes | None:
+        """:meth:`get` of a key already validated (``get_many`` checks its keys once)."""
         hedger = self.hedger
         if hedger is not None:
             return await self._call("get", key, lambda: hedger.run(lambda: self._get(key)))
@@ -502,7 +506,7 @@ class Store(abc.ABC):
             for part in parts:
                 out.update(part)
             return out
-        get = self.get
+        get = self.get if type(self).get is not Store.get else self._get_checked
         if on_value is not None:
             plain_get = get
 
