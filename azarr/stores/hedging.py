@@ -113,9 +113,10 @@ class Hedger:
         if last is not None and last[0]() is loop:  # the same loop as last time: no weak-dict lookup
             state = last[1]
         else:
-            state = self._loops.get(loop)
-            if state is None:
-                state = self._loops[loop] = _LoopState()
+            found = self._loops.get(loop)
+            if found is None:
+                found = self._loops[loop] = _LoopState()
+            state = found
             self._last = (weakref.ref(loop), state)
         watch = _Watch(task, fn, loop.time() + delay)  # type: ignore[arg-type]
         state.watches.append(watch)
