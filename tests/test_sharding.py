@@ -374,7 +374,7 @@ def test_tensorstore_both_ways(tmp_path: Path, location: str, nested: bool, chai
 def test_s3_both_ways_with_zarr_python(s3_endpoint: str, s3_bucket: str) -> None:
     import s3fs
 
-    fs_opts = {"key": "testing", "secret": "testing",
+    fs_opts = {"key": S3_CREDENTIALS["key"], "secret": S3_CREDENTIALS["secret"],
                "client_kwargs": {"endpoint_url": s3_endpoint, "region_name": "us-east-1"}}
     data = partially_filled((45, 30), "<f8")
     zstore = zarr.storage.FsspecStore(s3fs.S3FileSystem(asynchronous=True, **fs_opts), path=f"{s3_bucket}/z")
