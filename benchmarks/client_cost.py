@@ -151,6 +151,7 @@ def main() -> None:
     parser.add_argument("--before", default=None, help="also azarr imported from this directory (e.g. main's)")
     parser.add_argument("--profile", action="store_true", help="azarr's per-chunk CPU breakdown instead")
     parser.add_argument("--memory", action="store_true", help="peak RSS of a 2 GiB read per store instead")
+    parser.add_argument("--stores", default="local,memory,s3", help="with --memory: which stores")
     parser.add_argument("--verbose", action="store_true", help="with --profile: also the top functions")
     args = parser.parse_args()
     if args.profile:

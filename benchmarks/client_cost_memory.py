@@ -96,16 +96,19 @@ def memory_table(args: argparse.Namespace) -> None:
     server = Server(0.0, "server")
     try:
         with tempfile.TemporaryDirectory(prefix="azarr-mem-") as tmp:
+            kinds = args.stores.split(",")
             setup = [("local", tmp, LocalStore(tmp)),
                      ("s3", server.url, S3Store("bench", "mem", endpoint_url=server.url, key="bench", secret="bench",
                                                 region="us-east-1"))]
-            for _, _, store in setup:
-                write(store)
+            for kind, _, store in setup:
+                if kind in kinds:
+                    write(store)
             versions = [("this branch", None)] + ([("main", args.before)] if args.before else [])
             print(f"2 GiB read: f4 {SHAPE} in {CHUNKS} chunks, default codecs (zstd); fresh process per row; "
                   "peak = the read's resident high-water mark")
             print(f"{'store':<8}{'azarr':<14}{'before MiB':>11}{'peak MiB':>10}{'result MiB':>11}{'peak/result':>12}")
-            for kind, location in [("local", tmp), ("memory", ""), ("s3", server.url)]:
+            for kind, location in [(k, loc) for k, loc in [("local", tmp), ("memory", ""), ("s3", server.url)]
+                                   if k in kinds]:
                 for label, src in versions:
                     argv = [sys.executable, __file__, "--child", kind, "--location", location]
                     if src:

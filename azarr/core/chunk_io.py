@@ -123,9 +123,9 @@ def does_codec_work(pipeline: CodecPipeline) -> bool:
 _EARLY_MIN = 16
 _EARLY_BATCH = 32
 #: a batch goes to the codec pool at this many bytes even if it holds fewer chunks
-_EARLY_BATCH_BYTES = 4 << 20
+_EARLY_BATCH_BYTES = 2 << 20
 #: undecoded bytes a read may hold before its requests wait for the decoders to catch up
-EARLY_BACKLOG = 64 << 20
+EARLY_BACKLOG = 16 << 20
 
 
 class _EarlyDecoder:
@@ -600,11 +600,18 @@ class ChunkIO:
                 old = existing.get(key)
                 if old is not None:
                     chunk = np.array(decode_chunk(pipeline, old, extent(p.chunk_coords), key), copy=True)
+                    chunk[p.chunk_selection] = values[p.out_selection]
                 elif p.is_complete_chunk and covers_whole(p.chunk_selection, chunk_shape):
-                    chunk = allocate(chunk_shape, dtype, f"chunk {key!r} of {name}", order=order)
+                    src = values[p.out_selection]
+                    if (type(src) is np.ndarray and src.shape == chunk_shape and src.dtype == dtype
+                            and (src.flags.f_contiguous if order == "F" else src.flags.c_contiguous)):
+                        chunk = src  # a contiguous block of the caller's array: encoded from it, not a copy
+                    else:
+                        chunk = allocate(chunk_shape, dtype, f"chunk {key!r} of {name}", order=order)
+                        chunk[...] = src
                 else:
                     chunk = allocate(chunk_shape, dtype, f"chunk {key!r} of {name}", fill=fill, order=order)
-                chunk[p.chunk_selection] = values[p.out_selection]
+                    chunk[p.chunk_selection] = values[p.out_selection]
                 if skip_empty and is_fill(chunk, fill):
                     to_delete.append(key)
                 else:

@@ -290,6 +290,7 @@ class _Connection(asyncio.Protocol):
         waiter = self._waiter
         assert waiter is not None
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        self._body = []  # an idle connection must not hold its last answer's pieces
         self._parser = None
         if not waiter.done():
             waiter.set_result(Response(self._status, self._headers, body))
