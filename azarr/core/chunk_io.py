@@ -201,7 +201,7 @@ class _EarlyDecoder:
         await asyncio.gather(*self.futures, return_exceptions=True)
 
 
-def _whole_view(out: np.ndarray, p: Any, chunk_shape: tuple[int, ...]) -> np.ndarray | None:
+def whole_chunk_view(out: np.ndarray, p: Any, chunk_shape: tuple[int, ...]) -> np.ndarray | None:
     """The view of ``out`` that chunk ``p`` fills entirely, if the selection takes the whole
     chunk through plain slices (the chunk can then be decoded straight into it)."""
     sel = p.out_selection
@@ -451,7 +451,7 @@ class ChunkIO:
         def decode_into(items: list[Any]) -> None:
             for key, data, p in items:
                 if into:
-                    dest = _whole_view(out, p, chunk_shape)
+                    dest = whole_chunk_view(out, p, chunk_shape)
                     if dest is not None and decode_chunk_into(pipeline, data, dest, key):
                         continue
                 chunk = decode_chunk(pipeline, data, extent(p.chunk_coords), key)
@@ -529,7 +529,7 @@ class ChunkIO:
             buf: bytearray | None = getattr(_scratch, "buf", None) if buffered else None
             for key, p in items:
                 if raw is not None and buffered:
-                    dest = _whole_view(out, p, chunk_shape)
+                    dest = whole_chunk_view(out, p, chunk_shape)
                     if dest is not None and dest.dtype == pipeline.spec.dtype and (
                         dest.flags.c_contiguous if raw == "C" else dest.flags.f_contiguous
                     ):
@@ -733,6 +733,7 @@ __all__ = [
     "covers_whole",
     "decode_chunk",
     "does_codec_work",
+    "whole_chunk_view",
     "encode_chunk",
     "fill_scalar",
     "is_fill",
