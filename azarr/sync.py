@@ -44,6 +44,25 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+#: ``AZARR_EVENT_LOOP=asyncio`` keeps azarr's own loop on asyncio's even when uvloop is installed
+LOOP_ENV = "AZARR_EVENT_LOOP"
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    """A new event loop of the kind azarr's I/O thread runs: uvloop's when it is installed
+    (``pip install 'azarr[fast]'``) and not turned off by ``AZARR_EVENT_LOOP=asyncio``,
+    otherwise asyncio's. Only azarr's own loop is chosen here: coroutines of :mod:`azarr.aio`
+    run on whatever loop the caller owns."""
+    if os.environ.get(LOOP_ENV, "").strip().lower() != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 def get_loop() -> asyncio.AbstractEventLoop:
     """Return azarr's I/O event loop, starting its daemon thread on first use."""
     global _loop, _thread
@@ -52,18 +71,18 @@ def get_loop() -> asyncio.AbstractEventLoop:
         return loop
     with _lock:
         if _loop is None or _thread is None or not _thread.is_alive():
-            new_loop = asyncio.new_event_loop()
+            fresh = new_loop()
             ready = threading.Event()
 
             def run() -> None:
-                asyncio.set_event_loop(new_loop)
+                asyncio.set_event_loop(fresh)
                 ready.set()
-                new_loop.run_forever()
+                fresh.run_forever()
 
             thread = threading.Thread(target=run, name="azarr-io", daemon=True)
             thread.start()
             ready.wait()
-            _loop, _thread = new_loop, thread
+            _loop, _thread = fresh, thread
         return _loop
 
 

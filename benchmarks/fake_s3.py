@@ -172,6 +172,9 @@ def main() -> None:
     parser.add_argument("--stall-rate", type=float, default=0.0, help="fraction of GETs that stall")
     parser.add_argument("--stall", type=float, default=0.0, help="extra seconds a stalled GET waits")
     parser.add_argument("--bandwidth", type=float, default=0.0, help="bytes/s per response (0: unlimited)")
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop",
+                        help="asyncio: a heavier endpoint (aiohttp on asyncio's own loop, as a plain "
+                        "aiohttp emulator runs), whose CPU per request competes with the client's")
     args = parser.parse_args()
     app = web.Application(client_max_size=1 << 30)
     app["delay"] = args.delay
@@ -180,12 +183,15 @@ def main() -> None:
     app["bandwidth"] = args.bandwidth
     app["rng"] = random.Random(0)
     app.router.add_route("*", "/{tail:.*}", handle)
-    try:  # the server's CPU per request must stay well below the clients' (see latency.py)
-        import uvloop
+    loop: asyncio.AbstractEventLoop | None = None
+    if args.loop == "uvloop":
+        try:  # the server's CPU per request must stay well below the clients' (see latency.py)
+            import uvloop
 
-        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    except ImportError:
-        loop = asyncio.new_event_loop()
+            loop = uvloop.new_event_loop()
+        except ImportError:
+            pass
+    loop = loop or asyncio.new_event_loop()
     web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None, backlog=4096, loop=loop)
 
 

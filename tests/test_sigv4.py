@@ -88,3 +88,19 @@ def test_session_token_is_signed() -> None:
     assert headers["x-amz-security-token"] == "TOKEN"
     assert "SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token," in headers["Authorization"]
     assert headers["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD"
+
+
+@pytest.mark.parametrize("token", [None, "FwoGZXIvYXdzE//session token=="])
+@pytest.mark.parametrize("method", ["GET", "PUT", "HEAD", "DELETE"])
+@pytest.mark.parametrize("key", ["array/c/0/1", "odd key/ü&=?.json"])
+def test_object_headers_equal_the_generic_signer(token: str | None, method: str, key: str, monkeypatch: Any) -> None:
+    """The template the lean path signs chunk requests with gives the generic signer's headers."""
+    import azarr.stores._s3http as s3http
+
+    monkeypatch.setattr(s3http, "_amz_date", lambda: "20261130T120000Z")
+    signer = SigV4Signer("eu-west-1")
+    creds = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token)
+    uri = "/bucket/" + quote(key, safe="/~")
+    fast = signer.object_headers(method, "s3.eu-west-1.amazonaws.com", uri, creds)
+    generic = signer.headers(method, "s3.eu-west-1.amazonaws.com", uri, "", creds, amz_date="20261130T120000Z")
+    assert fast == generic

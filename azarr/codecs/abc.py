@@ -124,6 +124,12 @@ class ArrayBytesCodec(Codec):
         """Bytes :meth:`encode` produces for any chunk of ``spec``, or None if it varies."""
         return None
 
+    def raw_order(self, spec: ChunkSpec) -> str | None:
+        """``"C"`` or ``"F"`` when the serialised chunk is exactly its elements' bytes in that
+        order and in ``spec.dtype`` (decoding is then a copy: the pipeline may decode straight
+        into an output array); None otherwise."""
+        return None
+
 
 class BytesBytesCodec(Codec):
     """Transforms serialised bytes (compressors, checksums)."""
@@ -144,6 +150,16 @@ class BytesBytesCodec(Codec):
     def encoded_size(self, size: int | None) -> int | None:
         """Bytes :meth:`encode` produces from ``size`` input bytes, or None if it varies."""
         return None
+
+    #: whether :meth:`decode_into` can write this codec's output into a given buffer
+    decodes_into: bool = False
+
+    def decode_into(self, data: Buffer, spec: ChunkSpec, out: memoryview) -> bool:
+        """Undo :meth:`encode` straight into ``out`` (a writable byte buffer), when ``data``
+        states that it decodes to exactly ``len(out)`` bytes; return False, writing nothing,
+        when it does not (the caller then uses :meth:`decode`, which reports what is wrong).
+        """
+        return False
 
 
 __all__ = ["ArrayArrayCodec", "ArrayBytesCodec", "Buffer", "BytesBytesCodec", "ChunkSpec", "Codec"]

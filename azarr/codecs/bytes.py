@@ -69,6 +69,11 @@ class BytesCodec(ArrayBytesCodec):
     def encoded_size(self, spec: ChunkSpec) -> int | None:
         return spec.nbytes
 
+    def raw_order(self, spec: ChunkSpec) -> str | None:
+        """C order when the stored byte order is the array's (no swap on decoding)."""
+        stored = self._stored if self._stored is not None else self.evolve(spec)._stored
+        return "C" if stored == spec.dtype else None
+
     def encode(self, chunk: np.ndarray, spec: ChunkSpec) -> Buffer:
         """The chunk's elements in C order and the stored byte order, as a uint8 view where possible."""
         stored = self._stored if self._stored is not None else self.evolve(spec)._stored

@@ -85,6 +85,25 @@ def zstd_decode(data: Buffer, max_size: int | None) -> Buffer:
         raise CodecError(f"zstd: {exc}") from None
 
 
+def zstd_decode_into(data: Buffer, out: memoryview) -> bool:
+    """Decompress one zstd frame into ``out`` when its header states exactly ``len(out)`` bytes."""
+    import numcodecs.zstd
+    import zstandard
+
+    buf = _readable(data)
+    try:
+        size = zstandard.frame_content_size(buf)
+    except zstandard.ZstdError as exc:
+        raise CodecError(f"zstd: not a zstd frame ({exc})") from None
+    if size != len(out):
+        return False  # no stated size, or another one: the bounded path decides
+    try:
+        numcodecs.zstd.decompress(buf, out)  # writes at most len(out) bytes
+    except (RuntimeError, ValueError) as exc:
+        raise CodecError(f"zstd: {exc}") from None
+    return True
+
+
 @register_codec
 class ZstdCodec(BytesBytesCodec):
     """Zstandard compression (zarr-python's ``ZstdCodec``; level 0 is zstd's default level)."""
@@ -113,6 +132,12 @@ class ZstdCodec(BytesBytesCodec):
     def decode(self, data: Buffer, spec: ChunkSpec, max_size: int | None = None) -> Buffer:
         """Decompress one frame, refusing to produce more than ``max_size`` bytes."""
         return zstd_decode(data, max_size)
+
+    decodes_into = True
+
+    def decode_into(self, data: Buffer, spec: ChunkSpec, out: memoryview) -> bool:
+        """Decompress straight into ``out`` when the frame states ``len(out)`` bytes."""
+        return zstd_decode_into(data, out)
 
 
 # --- gzip -------------------------------------------------------------------------------------
@@ -260,6 +285,12 @@ class BloscCodec(BytesBytesCodec):
         """Decompress, after checking the header's sizes against the data and ``max_size``."""
         return blosc_decode(data, max_size)
 
+    decodes_into = True
+
+    def decode_into(self, data: Buffer, spec: ChunkSpec, out: memoryview) -> bool:
+        """Decompress straight into ``out`` when the header states ``len(out)`` bytes."""
+        return blosc_decode_into(data, out)
+
 
 def blosc_decode(data: Buffer, max_size: int | None) -> Buffer:
     """Decompress a blosc buffer, after checking its header's sizes against the data and ``max_size``."""
@@ -278,6 +309,28 @@ def blosc_decode(data: Buffer, max_size: int | None) -> Buffer:
         return _blosc().decompress(buf)
     except RuntimeError as exc:
         raise CodecError(f"blosc: {exc}") from None
+
+
+def blosc_decode_into(data: Buffer, out: memoryview) -> bool:
+    """Decompress a blosc buffer into ``out`` when its header states exactly ``len(out)`` bytes."""
+    buf = _readable(data)
+    if len(buf) < _BLOSC_HEADER:
+        raise CodecError(f"blosc: chunk of {len(buf)} bytes is shorter than a blosc header")
+    nbytes, cbytes = _blosc_sizes(buf)
+    if cbytes != len(buf) or nbytes != len(out) or nbytes == 0:
+        return False  # the bounded path reports it
+    try:
+        _blosc().decompress(buf, out)
+    except RuntimeError as exc:
+        raise CodecError(f"blosc: {exc}") from None
+    return True
+
+
+#: numcodecs compressor ids -> a decoder into a given buffer (see BytesBytesCodec.decode_into)
+INTO_NUMCODECS: dict[str, Any] = {
+    "zstd": lambda data, out: zstd_decode_into(data, out),
+    "blosc": lambda data, out: blosc_decode_into(data, out),
+}
 
 
 # --- the other numcodecs compressors Zarr v2 data uses -----------------------------------------

@@ -108,6 +108,20 @@ class NumcodecsBytesCodec(_Numcodec, BytesBytesCodec):
         """Compress ``data``."""
         return self.codec.encode(data)
 
+    @property
+    def decodes_into(self) -> bool:  # type: ignore[override]
+        """zstd and blosc decode into a given buffer (with their stated sizes checked first)."""
+        from azarr.codecs.compression import INTO_NUMCODECS
+
+        return self.codec_id in INTO_NUMCODECS
+
+    def decode_into(self, data: Buffer, spec: ChunkSpec, out: memoryview) -> bool:
+        """Decompress straight into ``out`` (zstd, blosc) when the data states ``len(out)`` bytes."""
+        from azarr.codecs.compression import INTO_NUMCODECS
+
+        into = INTO_NUMCODECS.get(self.codec_id)
+        return bool(into(data, out)) if into is not None else False
+
     def decode(self, data: Buffer, spec: ChunkSpec, max_size: int | None = None) -> Buffer:
         """Decompress ``data``, refusing to produce more than ``max_size`` bytes.
 

@@ -33,6 +33,12 @@ def decode_ceiling(spec: ChunkSpec) -> int:
     return max(8 * spec.nbytes, 1 << 16)
 
 
+def byte_view(arr: np.ndarray) -> memoryview:
+    """A writable flat byte view of a C-contiguous array (any dtype: datetimes export no buffer
+    of their own, their bytes do)."""
+    return memoryview(arr.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
+
+
 class CodecPipeline:
     """Encode and decode chunks of one array through its codecs."""
 
@@ -41,6 +47,7 @@ class CodecPipeline:
         "_ab_spec",
         "_bb_max",
         "_encoded_size",
+        "_into_order",
         "array_array",
         "array_bytes",
         "bytes_bytes",
@@ -92,6 +99,11 @@ class CodecPipeline:
         self._bb_max = tuple(bb_max)
         self._encoded_size = size
         self.truncates_edges = bool(getattr(ab, "truncates_edges", False))
+        # decoding can write straight into an output array: no array->array step, a plain
+        # byte layout, and a first bytes->bytes codec (if any) that decodes into a buffer
+        self._into_order = None if aa or self.truncates_edges else ab.raw_order(current)
+        if bb and not bb[0].decodes_into:
+            self._into_order = None
 
     @property
     def array_bytes_spec(self) -> ChunkSpec:
@@ -124,6 +136,42 @@ class CodecPipeline:
             raise CodecError(f"decoded chunk has shape {chunk.shape}, expected {self.spec.shape}")
         return chunk
 
+    @property
+    def decodes_into(self) -> bool:
+        """Whether :meth:`decode_into` can ever succeed for this pipeline."""
+        return self._into_order is not None
+
+    @property
+    def into_order(self) -> str | None:
+        """The memory order ``decode_into`` writes chunks in ("C" or "F"), None if it cannot."""
+        return self._into_order
+
+    def decode_into(self, data: Buffer, out: np.ndarray) -> bool:
+        """Decode a whole chunk straight into ``out`` (no temporary chunk, no copy afterwards).
+
+        ``out`` must have the chunk's shape and dtype and be contiguous in the chunk's order
+        (a view of the output where a chunk lies whole, e.g. a full-width row block). Returns
+        False, having written nothing, when this pipeline or ``out`` does not allow it or the
+        data does not state exactly the chunk's size; the caller then decodes the usual way
+        (:meth:`decode`), which reports whatever is wrong with the data.
+        """
+        order = self._into_order
+        if order is None or out.shape != self.spec.shape or out.dtype != self.spec.dtype:
+            return False
+        if not (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous) or not out.flags.writeable:
+            return False
+        target = byte_view(out if order == "C" else out.T)
+        bb = self.bytes_bytes
+        for bb_codec, max_size in zip(reversed(bb[1:]), reversed(self._bb_max[1:])):
+            data = bb_codec.decode(data, self._ab_spec, max_size)
+        if bb:
+            return bb[0].decode_into(data, self._ab_spec, target)
+        src = memoryview(data).cast("B")  # type: ignore[arg-type]  # ndarrays export buffers
+        if len(src) != len(target):
+            return False
+        target[:] = src
+        return True
+
     def encode(self, chunk: np.ndarray, extent: tuple[int, ...] | None = None) -> Buffer:
         """A chunk of ``spec.shape`` -> the bytes to store."""
         for aa_codec, spec in zip(self.array_array, self._aa_specs):
@@ -142,4 +190,4 @@ class CodecPipeline:
         return [c.to_config() for c in self.codecs]
 
 
-__all__ = ["CodecPipeline"]
+__all__ = ["CodecPipeline", "byte_view"]

@@ -36,6 +36,12 @@ class V2FiltersCodec(ArrayBytesCodec):
             return None
         return spec.nbytes
 
+    def raw_order(self, spec: ChunkSpec) -> str | None:
+        """The v2 ``order`` when no filter changes the bytes (numeric data)."""
+        if self.filters or spec.dtype.kind == "O" or spec.dtype.hasobject:
+            return None
+        return spec.order
+
     def encode(self, chunk: np.ndarray, spec: ChunkSpec) -> Buffer:
         """The chunk's bytes in ``spec.order`` after every filter."""
         if spec.dtype.kind == "O":

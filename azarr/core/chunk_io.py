@@ -12,16 +12,19 @@ written (``write_empty_chunks=False``), so nothing is stored for empty regions.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import math
 import os
 import random
+import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from azarr.codecs import CodecPipeline
+from azarr.codecs.pipeline import byte_view
 from azarr.codecs.sharding import sole_sharding_codec
 from azarr.core.cpu import INLINE_BYTES, codec_pool, run_cpu
 from azarr.core.hierarchy import doc_key
@@ -119,15 +122,22 @@ def does_codec_work(pipeline: CodecPipeline) -> bool:
 # Reads of at least this many chunks decode while the rest are still arriving.
 _EARLY_MIN = 16
 _EARLY_BATCH = 32
+#: a batch goes to the codec pool at this many bytes even if it holds fewer chunks
+_EARLY_BATCH_BYTES = 2 << 20
+#: undecoded bytes a read may hold before its requests wait for the decoders to catch up
+EARLY_BACKLOG = 16 << 20
 
 
 class _EarlyDecoder:
     """Decodes chunks in the codec pool as ``get_many`` delivers them (``on_value``).
 
     On an object store a big read arrives in waves ~100 ms apart; decoding each wave
-    while the next is in flight removes the decode tail after the last response.
-    Used only with a store whose ``get_many`` is the base implementation (a wrapper
-    that overrides it may not accept ``on_value``).
+    while the next is in flight removes the decode tail after the last response. The
+    values are not kept (``get_many(collect=False)``): what was decoded is dropped, and
+    when more than :data:`EARLY_BACKLOG` bytes wait for the decoders, ``add`` returns a
+    future the store awaits before its next request, so a read holds the output plus what
+    is in flight, never every chunk it fetched. Used only with a store whose ``get_many``
+    is the base implementation (a wrapper that overrides it may not accept ``on_value``).
     """
 
     @classmethod
@@ -142,23 +152,46 @@ class _EarlyDecoder:
 
     def __init__(self, decode: Callable[[list[Any]], None], by_key: dict[str, Any]) -> None:
         self.decode = decode
-        self.by_key = by_key
+        self.by_key = by_key  # what is left here was never delivered: missing chunks
         self.batch: list[Any] = []
+        self.batch_bytes = 0
+        self.pending = 0  # bytes handed over and not decoded yet
+        self.room: asyncio.Future[None] | None = None
         self.futures: list[asyncio.Future[None]] = []
 
-    def add(self, key: str, data: bytes) -> None:
-        p = self.by_key.pop(key, None)  # what is left in by_key has not been decoded yet
+    def add(self, key: str, data: bytes) -> asyncio.Future[None] | None:
+        p = self.by_key.pop(key, None)
         if p is None:
-            return
+            return None
+        n = len(data)
         self.batch.append((key, data, p))
-        if len(self.batch) >= _EARLY_BATCH:
+        self.batch_bytes += n
+        self.pending += n
+        if len(self.batch) >= _EARLY_BATCH or self.batch_bytes >= _EARLY_BATCH_BYTES:
             self._flush()
+        if self.pending <= EARLY_BACKLOG:
+            return None
+        self._flush()  # what the reads wait for must be on its way to the decoders
+        if self.room is None:
+            self.room = asyncio.get_running_loop().create_future()
+        return self.room
 
     def _flush(self) -> None:
         if self.batch:
             loop = asyncio.get_running_loop()
-            self.futures.append(loop.run_in_executor(codec_pool(), self.decode, self.batch))
-            self.batch = []
+            fut = loop.run_in_executor(codec_pool(), self.decode, self.batch)
+            fut.add_done_callback(functools.partial(self._decoded, self.batch_bytes))
+            self.futures.append(fut)
+            self.batch, self.batch_bytes = [], 0
+
+    def _decoded(self, nbytes: int, fut: asyncio.Future[None]) -> None:
+        self.pending -= nbytes
+        room = self.room
+        failed = fut.cancelled() or fut.exception() is not None
+        if room is not None and (self.pending <= EARLY_BACKLOG or failed):
+            self.room = None
+            if not room.done():
+                room.set_result(None)  # a failure is raised by finish(); the reads must not wait for it
 
     async def finish(self) -> None:
         self._flush()
@@ -166,6 +199,35 @@ class _EarlyDecoder:
 
     async def abandon(self) -> None:
         await asyncio.gather(*self.futures, return_exceptions=True)
+
+
+def whole_chunk_view(out: np.ndarray, p: Any, chunk_shape: tuple[int, ...]) -> np.ndarray | None:
+    """The view of ``out`` that chunk ``p`` fills entirely, if the selection takes the whole
+    chunk through plain slices (the chunk can then be decoded straight into it)."""
+    sel = p.out_selection
+    if not p.is_complete_chunk or type(sel) is not tuple or len(sel) != out.ndim:
+        return None
+    if not all(type(s) is slice for s in sel) or not covers_whole(p.chunk_selection, chunk_shape):
+        return None
+    dest = out[sel]
+    return dest if type(dest) is np.ndarray and dest.shape == chunk_shape else None
+
+
+def decode_chunk_into(pipeline: CodecPipeline, data: Any, dest: np.ndarray, key: str) -> bool:
+    """:meth:`CodecPipeline.decode_into` with failures as a CodecError naming the key."""
+    try:
+        return pipeline.decode_into(data, dest)
+    except CodecError as exc:
+        if exc.key is None:
+            raise CodecError(f"chunk {key!r}: {exc}", key=key) from exc
+        raise
+    except Exception as exc:
+        raise CodecError(f"chunk {key!r} failed to decode: {type(exc).__name__}: {exc}", key=key) from exc
+
+
+#: per codec thread: the buffer local chunk files are read into (kept only up to this size)
+_SCRATCH_MAX = 16 << 20
+_scratch = threading.local()
 
 
 # --- writes: send early chunks while later ones encode ----------------------------------------
@@ -274,8 +336,9 @@ WAVE = 1 << 16
 CAS_ATTEMPTS = 12
 
 
+@functools.cache
 def _memory_limit() -> int:
-    """Physical memory of this machine (no single array may need more)."""
+    """Physical memory of this machine (no single array may need more); asked once."""
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - not on Linux/macOS
@@ -376,6 +439,26 @@ class ChunkIO:
             return result[()]
         return result
 
+    def _decoder(self, out: np.ndarray) -> Callable[[list[Any]], None]:
+        """A function decoding ``[(key, data, projection), ...]`` into ``out``: straight into it
+        where a chunk fills a contiguous part of it and the codecs allow, else through a
+        decoded chunk that is then copied."""
+        pipeline = self.pipeline
+        extent = self.extent
+        chunk_shape = self.chunk_shape
+        into = pipeline.decodes_into
+
+        def decode_into(items: list[Any]) -> None:
+            for key, data, p in items:
+                if into:
+                    dest = whole_chunk_view(out, p, chunk_shape)
+                    if dest is not None and decode_chunk_into(pipeline, data, dest, key):
+                        continue
+                chunk = decode_chunk(pipeline, data, extent(p.chunk_coords), key)
+                out[p.out_selection] = chunk[p.chunk_selection]
+
+        return decode_into
+
     async def _read_wave(
         self,
         projections: list[Any],
@@ -383,40 +466,98 @@ class ChunkIO:
         extra: list[str],
         verify: Callable[[dict[str, bytes]], None] | None,
     ) -> None:
-        pipeline = self.pipeline
-        extent = self.extent
+        store = self.store
         fill = self.fill
         keys = [self.key(p.chunk_coords) for p in projections]
-
-        def decode_into(items: list[Any]) -> None:
-            for key, data, p in items:
-                chunk = decode_chunk(pipeline, data, extent(p.chunk_coords), key)
-                out[p.out_selection] = chunk[p.chunk_selection]
-
+        if store.reads_sync():
+            await self._read_in_threads(keys, projections, out, extra, verify)
+            return
+        decode_into = self._decoder(out)
         # with something to verify first, nothing is decoded before it is verified
-        early = None if verify is not None else _EarlyDecoder.for_read(decode_into, keys, projections, self.store)
-        try:
-            stream = {"on_value": early.add} if early is not None else {}
-            found = await self.store.get_many(keys + extra, **stream)
-            extras = {k: v for k in extra if (v := found.pop(k, None)) is not None}
-            if verify is not None:
-                verify(extras)
-            if early is not None:
+        early = None if verify is not None else _EarlyDecoder.for_read(decode_into, keys, projections, store)
+        if early is not None:
+            try:
+                await store.get_many(keys + extra, on_value=early.add, collect=False)
                 await early.finish()
-        except BaseException:
-            if early is not None:
+            except BaseException:
                 await early.abandon()
-            raise
+                raise
+            for p in early.by_key.values():  # never delivered: not stored
+                out[p.out_selection] = fill
+            return
+        found = await store.get_many(keys + extra)
+        extras = {k: v for k in extra if (v := found.pop(k, None)) is not None}
+        if verify is not None:
+            verify(extras)
         work = []
         nbytes = 0
         for key, p in zip(keys, projections):
             data = found.get(key)
             if data is None:
                 out[p.out_selection] = fill
-            elif early is None or key in early.by_key:  # not decoded early
+            else:
                 work.append((key, data, p))
                 nbytes += len(data)
-        await run_cpu(work, decode_into, nbytes if does_codec_work(pipeline) else 0)
+        await run_cpu(work, decode_into, nbytes if does_codec_work(self.pipeline) else 0)
+
+    async def _read_in_threads(
+        self,
+        keys: list[str],
+        projections: list[Any],
+        out: np.ndarray,
+        extra: list[str],
+        verify: Callable[[dict[str, bytes]], None] | None,
+    ) -> None:
+        """Read a wave from a store with local reads (memory, files): each chunk is read in the
+        codec thread that decodes it, so no read bytes wait anywhere (peak memory: the output);
+        files are read with ``readinto``, raw chunks straight into the output where they fill
+        a contiguous part of it, others into a buffer each thread reuses."""
+        store = self.store
+        if extra or verify is not None:
+            extras = await store.get_many(extra) if extra else {}
+            if verify is not None:
+                verify(extras)
+        fill = self.fill
+        decode_into = self._decoder(out)
+        pipeline = self.pipeline
+        # the stored bytes are the elements, in this order: a file can be read into the output
+        raw = pipeline.into_order if not pipeline.bytes_bytes else None
+        chunk_shape = self.chunk_shape
+        buffered = store.sync_reads_block  # files are read into buffers; memory is not copied at all
+
+        def read(items: list[tuple[str, Any]]) -> None:
+            buf: bytearray | None = getattr(_scratch, "buf", None) if buffered else None
+            for key, p in items:
+                if raw is not None and buffered:
+                    dest = whole_chunk_view(out, p, chunk_shape)
+                    if dest is not None and dest.dtype == pipeline.spec.dtype and (
+                        dest.flags.c_contiguous if raw == "C" else dest.flags.f_contiguous
+                    ):
+                        target = byte_view(dest if raw == "C" else dest.T)
+                        data = store.read_sync(key, target)
+                        if data is None:
+                            out[p.out_selection] = fill
+                        elif not (isinstance(data, memoryview) and len(data) == len(target)):
+                            decode_into([(key, data, p)])  # not the chunk's size: reported as such
+                        continue
+                data = store.read_sync(key, buf)
+                if data is None:
+                    out[p.out_selection] = fill
+                    continue
+                decode_into([(key, data, p)])
+                if buffered and not isinstance(data, memoryview) and len(buf or b"") < len(data) <= _SCRATCH_MAX:
+                    buf = _scratch.buf = bytearray(len(data))  # the next chunk of this size fits
+                del data
+
+        work = list(zip(keys, projections))
+        nbytes = len(work) * math.prod(chunk_shape) * self.dtype.itemsize
+        if buffered:  # file reads may block: never on the event loop
+            loop = asyncio.get_running_loop()
+            pool = codec_pool()
+            groups = [work[i :: pool._max_workers] for i in range(min(pool._max_workers, len(work)))]
+            await asyncio.gather(*(loop.run_in_executor(pool, read, g) for g in groups))
+        else:
+            await run_cpu(work, read, nbytes)
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -459,11 +600,18 @@ class ChunkIO:
                 old = existing.get(key)
                 if old is not None:
                     chunk = np.array(decode_chunk(pipeline, old, extent(p.chunk_coords), key), copy=True)
+                    chunk[p.chunk_selection] = values[p.out_selection]
                 elif p.is_complete_chunk and covers_whole(p.chunk_selection, chunk_shape):
-                    chunk = allocate(chunk_shape, dtype, f"chunk {key!r} of {name}", order=order)
+                    src = values[p.out_selection]
+                    if (type(src) is np.ndarray and src.shape == chunk_shape and src.dtype == dtype
+                            and (src.flags.f_contiguous if order == "F" else src.flags.c_contiguous)):
+                        chunk = src  # a contiguous block of the caller's array: encoded from it, not a copy
+                    else:
+                        chunk = allocate(chunk_shape, dtype, f"chunk {key!r} of {name}", order=order)
+                        chunk[...] = src
                 else:
                     chunk = allocate(chunk_shape, dtype, f"chunk {key!r} of {name}", fill=fill, order=order)
-                chunk[p.chunk_selection] = values[p.out_selection]
+                    chunk[p.chunk_selection] = values[p.out_selection]
                 if skip_empty and is_fill(chunk, fill):
                     to_delete.append(key)
                 else:
@@ -585,6 +733,7 @@ __all__ = [
     "covers_whole",
     "decode_chunk",
     "does_codec_work",
+    "whole_chunk_view",
     "encode_chunk",
     "fill_scalar",
     "is_fill",

@@ -5,7 +5,7 @@ deleting nodes, and attribute editing."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -114,6 +114,9 @@ class Lineage:
     path: str
     node: Node | None
     parents: list[tuple[str, Node | None]]
+    #: the keys stored under ``path``, listed while the lineage was read for a create that
+    #: replaces ``node`` (None: not listed)
+    old_keys: list[str] | None = None
 
     def check_parents(self) -> None:
         """Raise if an array sits where a parent group must be."""
@@ -140,7 +143,7 @@ async def plan_node(store: Store, path: str, context: NodeContext, zarr_format: 
     already at ``path`` (unless ``overwrite``) or an array in a parent's place raises."""
     from azarr.errors import ContainsGroupError
 
-    lineage = await read_lineage(store, path, context, zarr_format)
+    lineage = await read_lineage_for_create(store, path, context, zarr_format, overwrite)
     existing = lineage.node
     if existing is not None and not overwrite:
         err = ContainsArrayError if existing.kind == "array" else ContainsGroupError
@@ -152,11 +155,20 @@ async def plan_node(store: Store, path: str, context: NodeContext, zarr_format: 
 async def write_node(
     store: Store, lineage: Lineage, zarr_format: Any, docs: dict[str, bytes], context: NodeContext
 ) -> None:
-    """Store a new node's documents: replace what was at its path, create missing parents."""
+    """Store a new node's documents: replace what was at its path, create missing parents.
+
+    A node being replaced is deleted while the new documents are written (see
+    :func:`replace_node`), so replacing costs no round trip more than creating.
+    """
+
+    async def write() -> None:
+        await create_missing_parents(store, lineage, zarr_format, context)
+        await context.write_documents(store, lineage.path, docs)
+
     if lineage.node is not None:
-        await delete_node(store, lineage.path, context)
-    await create_missing_parents(store, lineage, zarr_format, context)
-    await context.write_documents(store, lineage.path, docs)
+        await replace_node(store, lineage.path, context, lineage.old_keys, docs, write)
+    else:
+        await write()
 
 
 async def create_missing_parents(store: Store, lineage: Lineage, zarr_format: Any, context: NodeContext) -> None:
@@ -174,6 +186,66 @@ async def delete_node(store: Store, path: str, context: NodeContext) -> None:
     """Delete everything stored under ``path`` (the node and its descendants)."""
     await store.delete_prefix(path + "/" if path else "")
     await context.forget(store, path)
+
+
+async def _keys_under(store: Store, path: str) -> list[str]:
+    return [k async for k in store.list_prefix(path + "/" if path else "")]
+
+
+async def read_lineage_for_create(
+    store: Store, path: str, context: NodeContext, prefer: Any, overwrite: bool
+) -> Lineage:
+    """:func:`read_lineage`, and, for a create that may replace a node (``overwrite``), the keys
+    under ``path`` listed in the same round trip (``old_keys``; None when nothing is there).
+
+    Listing after the read would put a serial round trip before a replacing write's first
+    chunk; on a fresh path the listing is one wasted request, sent alongside the read.
+    """
+    if not overwrite or not store.supports_listing or context.consolidated is not None:
+        return await read_lineage(store, path, context, prefer)
+    listing = asyncio.ensure_future(_keys_under(store, path))
+    try:
+        lineage = await read_lineage(store, path, context, prefer)
+    except BaseException:
+        listing.cancel()
+        await asyncio.gather(listing, return_exceptions=True)
+        raise
+    if lineage.node is None:
+        listing.cancel()
+        await asyncio.gather(listing, return_exceptions=True)
+        return lineage
+    lineage.old_keys = await listing
+    return lineage
+
+
+async def replace_node(
+    store: Store,
+    path: str,
+    context: NodeContext,
+    old_keys: list[str] | None,
+    new_documents: Iterable[str],
+    write: Callable[[], Awaitable[None]],
+) -> None:
+    """Replace the node at ``path``: delete what is stored under it and run ``write`` (which
+    writes the new node's documents).
+
+    With the old keys listed (:func:`read_lineage_for_create`), every one of them except the
+    documents the new node overwrites is deleted WHILE ``write`` runs: the two touch disjoint
+    keys, so their order does not matter, and when this returns nothing of the old node is
+    left. Without them (consolidated hierarchies, stores that cannot list) the node is
+    deleted first, then written.
+    """
+    if old_keys is None:
+        await delete_node(store, path, context)
+        await write()
+        return
+    keep = {doc_key(path, name) for name in new_documents}
+    stale = [k for k in old_keys if k not in keep]
+    # both run to the end before a failure is raised: never a delete still running afterwards
+    results = await asyncio.gather(store.delete_many(stale), write(), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 class NodeBase:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from azarr.codecs.sharding import MAX_UINT64
+from azarr.core.chunk_io import whole_chunk_view
 from azarr.core.cpu import INLINE_BYTES, codec_pool, run_cpu
 from azarr.core.shard_plan import Piece, Shard, coalesce
 from azarr.errors import CodecError
@@ -267,8 +268,13 @@ class ShardRead:
 
     def _decode_into(self, items: list[Any]) -> None:
         inner, out, io = self.io.inner, self.out, self.io
+        into, inner_shape = inner.decodes_into, io.inner_shape
         for key, flat, data, p in items:
             try:
+                if into:  # an inner chunk filling a contiguous part of the output: no temporary
+                    dest = whole_chunk_view(out, p, inner_shape)
+                    if dest is not None and inner.decode_into(data, dest):
+                        continue
                 chunk = inner.decode(data)
             except Exception as exc:
                 raise io._error(key, flat, exc) from exc

@@ -48,6 +48,8 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRAC
 
 # An RFC 9110 token: what a method or a header name may consist of.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Header names joined by ":": each a token, none empty.
+_NAMES = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?::[!#$%&'*+\-.^_`|~0-9A-Za-z]+)*")
 # Control characters other than TAB end or split a header line (CR/LF injection) or are invalid.
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
@@ -162,6 +164,7 @@ class _Connection(asyncio.Protocol):
         self._status = 0
         self._interim = False
         self._headers: dict[str, str] = {}
+        self._raw: list[bytes] = []  # header names and values as received, alternating
         self._headers_done = False
         self._by_close = False  # framed by connection close (no length, not chunked)
         self._body: list[bytes] = []
@@ -217,13 +220,10 @@ class _Connection(asyncio.Protocol):
         if self._complete:
             raise HTTPProtocolError("the server sent bytes after the end of the response "
                                     "(a body longer than its Content-Length?)")
-        self._headers = {}
+        self._raw = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        old = self._headers.get(key)
-        self._headers[key] = text if old is None else f"{old}, {text}"  # repeated fields combine
+        self._raw += (name, value)  # decoded once per response, in on_headers_complete
 
     def on_headers_complete(self) -> None:
         assert self._parser is not None
@@ -231,6 +231,14 @@ class _Connection(asyncio.Protocol):
         if status < 200:  # an interim answer (100 Continue): the real one follows
             self._interim = True
             return
+        raw = self._raw
+        headers: dict[str, str] = {}
+        for i in range(0, len(raw), 2):
+            key = raw[i].decode("latin-1").lower()
+            text = raw[i + 1].decode("latin-1")
+            old = headers.get(key)
+            headers[key] = text if old is None else f"{old}, {text}"  # repeated fields combine
+        self._headers = headers
         self._status = status
         self._headers_done = True
         # llhttp's verdict (only valid inside its callbacks): HTTP/1.0 without keep-alive,
@@ -268,7 +276,7 @@ class _Connection(asyncio.Protocol):
         self._waiter = loop.create_future()
         self._parser = httptools.HttpResponseParser(self)
         self._head_only = head_only
-        self._status, self._interim, self._headers, self._headers_done = 0, False, {}, False
+        self._status, self._interim, self._headers, self._raw, self._headers_done = 0, False, {}, [], False
         self._by_close = self._complete = False
         self._body, self._size = [], 0
         self.received_any = False
@@ -282,6 +290,7 @@ class _Connection(asyncio.Protocol):
         waiter = self._waiter
         assert waiter is not None
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        self._body = []  # an idle connection must not hold its last answer's pieces
         self._parser = None
         if not waiter.done():
             waiter.set_result(Response(self._status, self._headers, body))
@@ -412,10 +421,12 @@ class HTTPClient:
 
     def _head(self, method: str, target: str, headers: dict[str, str], body: bytes | None) -> bytes:
         """The request head, refusing anything that would break its framing."""
-        token = _TOKEN.fullmatch
-        if not token(method) or _BAD_TARGET.search(target) or not all(map(token, headers)):
+        # one pattern per part: names joined by ":" (a name never holds one) match the token
+        # rule only if every name does; values joined by TAB only if every value is clean
+        if (_TOKEN.fullmatch(method) is None or _BAD_TARGET.search(target) is not None
+                or (headers and _NAMES.fullmatch(":".join(headers)) is None)):
             raise InvalidRequestError(f"invalid method, target or header name in {method} {target[:80]!r}")
-        if _BAD_VALUE.search("".join(headers.values())):
+        if _BAD_VALUE.search("\t".join(headers.values())):
             bad = next(k for k, v in headers.items() if _BAD_VALUE.search(v))
             raise InvalidRequestError(f"header {bad!r} has a control character (CR/LF) in its value")
         lines = [f"{method} {self._absolute}{target} HTTP/1.1\r\nHost: {self.host_header}\r\n"]

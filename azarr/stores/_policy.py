@@ -93,14 +93,20 @@ class ConcurrencyLimiter:
         self._credit = 0  # successes since the last increase
         self._epoch = 0  # bumped by every decrease
         self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Gate] = weakref.WeakKeyDictionary()
+        # the last loop's gate, found without the weak dictionary (two lookups per request)
+        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], _Gate] | None = None
         self.in_flight = 0
         self.max_in_flight = 0
 
     def _gate(self) -> _Gate:
         loop = asyncio.get_running_loop()
+        last = self._last
+        if last is not None and last[0]() is loop:  # one loop at a time is the usual case
+            return last[1]
         gate = self._gates.get(loop)
         if gate is None:
             gate = self._gates[loop] = _Gate()
+        self._last = (weakref.ref(loop), gate)
         return gate
 
     async def acquire(self) -> int:
@@ -179,14 +185,26 @@ class PerLoop(Generic[T]):
 
     def __init__(self) -> None:
         self._items: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
+        # the last loop asked for and its object: most calls come from one loop, and this is
+        # looked up on every request
+        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], T] | None = None
 
     def get(self) -> T | None:
         """This loop's object, if it has one."""
-        return self._items.get(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        last = self._last
+        if last is not None and last[0]() is loop:
+            return last[1]
+        item = self._items.get(loop)
+        if item is not None:
+            self._last = (weakref.ref(loop), item)
+        return item
 
     def set(self, value: T) -> T:
         """Remember ``value`` as this loop's object and return it."""
-        self._items[asyncio.get_running_loop()] = value
+        loop = asyncio.get_running_loop()
+        self._items[loop] = value
+        self._last = (weakref.ref(loop), value)
         return value
 
     def __len__(self) -> int:
@@ -200,4 +218,5 @@ class PerLoop(Generic[T]):
             loop = None
         item = self._items.get(loop) if loop is not None else None
         self._items = weakref.WeakKeyDictionary()
+        self._last = None
         return item

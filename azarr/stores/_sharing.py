@@ -1,4 +1,5 @@
-"""Unpickled stores of equal configuration share one live instance per process."""
+"""Unpickled stores, and stores opened from URLs, of equal configuration share one live
+instance per process."""
 
 from __future__ import annotations
 
@@ -34,6 +35,29 @@ def rebuild(cls: type[Store], config: dict[str, Any]) -> Store:
     else:
         _SHARED.move_to_end(key)
     return store
+
+
+def shared(store: Store) -> Store:
+    """``store``, or the live store of equal configuration opened before it in this process.
+
+    Stores opened from URLs go through here, so that opening the same location again (each
+    ``azarr.open_array("s3://...")``) reuses the first one's client and keep-alive connections
+    instead of building new ones (~0.15 s of CPU for an S3 client and its first connections).
+    """
+    if not store.share_unpickled:
+        return store
+    try:
+        key = (type(store), pickle.dumps(sorted(store._config().items(), key=lambda kv: kv[0])))
+    except Exception:
+        return store
+    live = _SHARED.get(key)
+    if live is None or live._closed:
+        _SHARED[key] = store
+        while len(_SHARED) > _SHARED_MAX:
+            _SHARED.popitem(last=False)
+        return store
+    _SHARED.move_to_end(key)
+    return live
 
 
 def _forget_shared_after_fork() -> None:

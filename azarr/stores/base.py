@@ -24,6 +24,7 @@ import abc
 import asyncio
 import builtins
 import functools
+import inspect
 import logging
 import time
 import weakref
@@ -132,6 +133,11 @@ class Store(abc.ABC):
     share_unpickled: ClassVar[bool] = False
     #: object stores hedge slow GETs by default (see azarr.stores.hedging)
     hedge_by_default: ClassVar[bool] = False
+    #: reads are local and synchronous (memory, files): :meth:`read_sync` works, so the chunk
+    #: engine may read each chunk in the thread that decodes it (no bytes pile up meanwhile)
+    sync_reads: ClassVar[bool] = False
+    #: with ``sync_reads``: a read may block (a file system), so never on the event loop
+    sync_reads_block: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -345,9 +351,28 @@ class Store(abc.ABC):
 
     # --- public API ---------------------------------------------------------------------
 
+    def read_sync(self, key: str, buffer: bytearray | memoryview | None = None) -> BytesLike | None:
+        """Read ``key`` in the calling thread (stores with ``sync_reads``): its value, or None.
+
+        With ``buffer``, a value that fits is read into it and a view of its start is returned
+        (valid until the buffer is used again); otherwise a new ``bytes``. A failure raises a
+        :class:`~azarr.errors.StoreError` naming the store and key, as :meth:`get` does.
+        """
+        raise StoreError(f"{self.name} cannot read synchronously (sync_reads is False); key {key!r}",
+                         store=self.name, key=key)
+
+    def reads_sync(self) -> bool:
+        """Whether the chunk engine may use :meth:`read_sync` instead of :meth:`get_many`: the
+        store reads locally (``sync_reads``) and no subclass changed how it reads."""
+        return _reads_sync(type(self))
+
     async def get(self, key: str) -> bytes | None:
         """Return the value stored under ``key``, or ``None`` if it does not exist."""
         validate_key(key)
+        return await self._get_checked(key)
+
+    async def _get_checked(self, key: str) -> bytes | None:
+        """:meth:`get` of a key already validated (``get_many`` checks its keys once)."""
         hedger = self.hedger
         if hedger is not None:
             return await self._call("get", key, lambda: hedger.run(lambda: self._get(key)))
@@ -480,7 +505,11 @@ class Store(abc.ABC):
         return batches
 
     async def get_many(
-        self, keys: Iterable[str], *, on_value: Callable[[str, bytes], object] | None = None
+        self,
+        keys: Iterable[str],
+        *,
+        on_value: Callable[[str, bytes], object] | None = None,
+        collect: bool = True,
     ) -> dict[str, bytes]:
         """Return ``{key: value}`` for the keys that exist (missing keys are absent).
 
@@ -488,13 +517,18 @@ class Store(abc.ABC):
         ``batch_size`` keys), otherwise concurrent single gets bounded by the store's
         concurrency limit. ``on_value(key, value)``, if given, is called on the event
         loop for each found key as soon as it arrives (before ``get_many`` returns), so a
-        caller can decode early chunks while later requests are still in flight.
+        caller can decode early chunks while later requests are still in flight; when it
+        returns an awaitable, that is awaited before the next request goes out (a consumer
+        that falls behind slows the reads down). With ``collect=False`` (and ``on_value``)
+        nothing is kept: values go to ``on_value`` only and the result is empty, so a big
+        read holds only what is in flight, not everything it read.
         """
         keys = list(dict.fromkeys(keys))
         for key in keys:
             validate_key(key)
         if not keys:
             return {}
+        keep = collect or on_value is None
         if self._get_batch is not None:
             batch = self._get_batch
 
@@ -502,22 +536,28 @@ class Store(abc.ABC):
                 found = await self._call("get_many", part[0], lambda: batch(part))
                 if on_value is not None:
                     for k, v in found.items():
-                        on_value(k, v)
-                return found
+                        waiting = on_value(k, v)
+                        if inspect.isawaitable(waiting):
+                            await waiting
+                return found if keep else {}
 
             parts = await asyncio.gather(*(one_batch(part) for part in self._batches(keys)))
             out: dict[str, bytes] = {}
             for part in parts:
                 out.update(part)
             return out
-        get = self.get
+        get = self.get if type(self).get is not Store.get else self._get_checked
         if on_value is not None:
             plain_get = get
 
             async def get(key: str) -> bytes | None:
                 value = await plain_get(key)
                 if value is not None:
-                    on_value(key, value)
+                    waiting = on_value(key, value)
+                    if inspect.isawaitable(waiting):
+                        await waiting
+                    if not keep:
+                        return None
                 return value
 
         values = await self._each(keys, get)
@@ -757,3 +797,13 @@ class Store(abc.ABC):
     def _batches(self, keys: builtins.list[str]) -> builtins.list[builtins.list[str]]:
         n = max(1, self.batch_size)
         return [keys[i : i + n] for i in range(0, len(keys), n)]
+
+
+@functools.cache
+def _reads_sync(cls: type[Store]) -> bool:
+    if not cls.sync_reads:
+        return False
+    owner = next(c for c in cls.__mro__ if "read_sync" in c.__dict__)
+    # a subclass that changed how values are read (to count, fail or wrap reads) keeps its say
+    return (cls.get is Store.get and cls.get_many is Store.get_many and cls._get is owner._get  # type: ignore[attr-defined]
+            and cls._get_batch is owner._get_batch)  # type: ignore[attr-defined]

@@ -77,6 +77,7 @@ class Hedger:
         self._threshold: float | None = None
         self._since_update = 0
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
+        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], _LoopState] | None = None
         self.requests = 0
         self.hedges = 0
         self.hedge_wins = 0
@@ -108,9 +109,15 @@ class Hedger:
             self._record(time.monotonic() - start)
             return result
         loop = task.get_loop()
-        state = self._loops.get(loop)
-        if state is None:
-            state = self._loops[loop] = _LoopState()
+        last = self._last
+        if last is not None and last[0]() is loop:  # the same loop as last time: no weak-dict lookup
+            state = last[1]
+        else:
+            found = self._loops.get(loop)
+            if found is None:
+                found = self._loops[loop] = _LoopState()
+            state = found
+            self._last = (weakref.ref(loop), state)
         watch = _Watch(task, fn, loop.time() + delay)  # type: ignore[arg-type]
         state.watches.append(watch)
         if state.timer is None:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from azarr.errors import InvalidKeyError, StoreError
+
+
+# A well-formed key in one match (every request checks its key): segments of anything but
+# "/", NUL and backslash, none empty, "." or ".."; no drive ("c:..."). Keys it refuses go
+# through the step-by-step checks below, which say what is wrong.
+_WELL_FORMED = re.compile(r"(?!.:)(?:(?!\.\.?(?:/|\Z))[^/\x00\\]+)(?:/(?!\.\.?(?:/|\Z))[^/\x00\\]+)*", re.DOTALL)
 
 
 def validate_key(key: str) -> str:
@@ -11,6 +19,8 @@ def validate_key(key: str) -> str:
     Rejects non-strings, empty keys, NUL bytes, absolute keys, backslashes and ``.`` /
     ``..`` / empty path segments, so no key can escape a store's root.
     """
+    if type(key) is str and _WELL_FORMED.fullmatch(key) is not None:
+        return key
     if not isinstance(key, str):
         raise InvalidKeyError(f"store keys must be str, got {type(key).__name__}: {key!r}")
     if not key:

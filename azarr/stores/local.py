@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from azarr.errors import InvalidKeyError
-from azarr.stores.base import RetryPolicy, Store, Version, Versioned
+from azarr.stores.base import RetryPolicy, Store, Version, Versioned, validate_key
 from azarr.stores.ranges import Range, RangeRequest, resolve
 
 # Small files: the thread hop costs more than the read, so batches are split into a
@@ -28,6 +28,30 @@ def _read(path: str) -> bytes | None:
             return f.read()
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
+
+
+def _read_into(path: str, buffer: bytearray | memoryview | None) -> bytes | memoryview | None:
+    """A file's bytes: read into the start of ``buffer`` when they fit (a view of it is
+    returned), else as new bytes; None if it is not a file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):  # a directory opens fine on Linux; it is no key
+            return None
+        size = info.st_size
+        if buffer is None or size > len(buffer):
+            return _pread(fd, 0, size) if size else b""  # writes replace files: this one never changes
+        view = memoryview(buffer)[:size]
+        got = 0
+        with open(fd, "rb", buffering=0, closefd=False) as f:
+            while got < size and (n := f.readinto(view[got:])):
+                got += n
+        return view[:got]
+    finally:
+        os.close(fd)
 
 
 def _pread(fd: int, start: int, stop: int) -> bytes:
@@ -182,6 +206,8 @@ class LocalStore(Store):
 
     url_schemes = ("file",)
     supports_conditional_writes = True
+    sync_reads = True
+    sync_reads_block = True
 
     def __init__(
         self,
@@ -250,6 +276,15 @@ class LocalStore(Store):
 
     async def _get(self, key: str) -> bytes | None:
         return await asyncio.to_thread(_read, self._path(key))
+
+    def read_sync(self, key: str, buffer: bytearray | memoryview | None = None) -> bytes | memoryview | None:
+        """Read ``key`` in this thread, into ``buffer`` when it fits (``readinto``: no new
+        bytes per chunk); None if missing."""
+        validate_key(key)
+        try:
+            return _read_into(self._path(key), buffer)
+        except OSError as exc:
+            raise self._failure("get", key, exc, 1) from exc
 
     async def _set(self, key: str, value: bytes) -> None:
         await asyncio.to_thread(_write_atomic, self._write_path(key), value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
-from azarr.stores.base import RetryPolicy, Store, Version, Versioned
+from azarr.stores.base import RetryPolicy, Store, Version, Versioned, validate_key
 from azarr.stores.ranges import RangeRequest, read_range
 
 
@@ -17,6 +17,7 @@ class MemoryStore(Store):
     """
 
     url_schemes = ("memory",)
+    sync_reads = True
     #: the version of a value is the stored bytes object itself (compared by identity,
     #: then by content)
     supports_conditional_writes = True
@@ -48,6 +49,11 @@ class MemoryStore(Store):
         return f"MemoryStore(<{len(self._data)} keys at {id(self._data):#x}>)"
 
     async def _get(self, key: str) -> bytes | None:
+        return self._data.get(key)
+
+    def read_sync(self, key: str, buffer: bytearray | memoryview | None = None) -> bytes | None:
+        """The stored value itself (no copy); ``buffer`` is not needed."""
+        validate_key(key)
         return self._data.get(key)
 
     async def _set(self, key: str, value: bytes) -> None:

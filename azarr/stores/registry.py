@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from azarr.errors import MissingDependencyError, StoreConfigError
+from azarr.stores._sharing import shared
 from azarr.stores.base import Store
 
 # scheme -> (module, class, pip extra). Backends are imported lazily so the core never
@@ -60,7 +61,9 @@ def from_url(url: str | os.PathLike[str], **options: Any) -> Store:
     ``s3://bucket/prefix``, ``gs://``, ``az://container/prefix``, ``http(s)://``.
 
     ``options`` are passed to the store's constructor (e.g. ``read_only``,
-    ``concurrency``, backend credentials).
+    ``concurrency``, backend credentials). Network stores (S3, GCS, Azure, HTTP, Redis,
+    MongoDB) opened again with an equal configuration are the same live instance, so
+    reopening a location reuses its connections (closing it lets the next open start afresh).
     """
     if isinstance(url, os.PathLike):
         url = os.fspath(url)
@@ -71,7 +74,8 @@ def from_url(url: str | os.PathLike[str], **options: Any) -> Store:
         from azarr.stores.local import LocalStore
 
         return LocalStore(url, **options)
-    return store_class(scheme).from_url(url, **options)
+    # network stores of equal configuration share one live instance (clients, connections)
+    return shared(store_class(scheme).from_url(url, **options))
 
 
 def as_store(store: Store | str | os.PathLike[str] | None, **options: Any) -> Store:

@@ -22,11 +22,19 @@ from azarr.errors import (
     TransientStoreError,
 )
 from azarr.stores._http1 import tls_context
-from azarr.stores._parts import get_in_parts, get_versioned_in_parts, http_range, range_answer
+from azarr.stores._parts import get_versioned_in_parts, http_range, range_answer
 from azarr.stores._proxy import lean_supports, proxy_for
 from azarr.stores._redact import redact
 from azarr.stores._s3config import new_session, object_target, session_ca_bundle
-from azarr.stores._s3http import Credentials, ObjectClient, S3HTTPError, WrongRegionError, error_from, frozen
+from azarr.stores._s3http import (
+    Credentials,
+    ObjectClient,
+    S3HTTPError,
+    WrongRegionError,
+    error_from,
+    frozen,
+    xml_safe,
+)
 from azarr.stores.base import OBJECT_STORE_CONCURRENCY, PerLoop, RetryPolicy, Store, Version, Versioned
 from azarr.stores.hedging import HedgePolicy
 from azarr.stores.ranges import ByteRange, SuffixRange, read_range
@@ -155,6 +163,7 @@ class S3Store(Store):
         self.part_size = int(part_size) if part_size else None
         self._fast_clients: PerLoop[Any] = PerLoop()
         self._creds: PerLoop[Any] = PerLoop()  # botocore's (refreshable) credentials, per loop
+        self._static_creds = Credentials(key, secret, token) if key and secret and not anon else None
 
     @classmethod
     def default_concurrency(cls) -> int:
@@ -368,8 +377,9 @@ class S3Store(Store):
         With no region configured, requests start in us-east-1 (as botocore's do); S3 answers
         for a bucket elsewhere with ``x-amz-bucket-region``, and the store moves there once.
         """
-        client = await self._object_client()
-        creds = await self._credentials()
+        # the common case answers without awaiting: this loop's client exists, the keys are static
+        client = self._fast_clients.get() or await self._object_client()
+        creds = self._static_creds or await self._credentials()
         try:
             return await fn(client, creds)
         except WrongRegionError as exc:
@@ -409,9 +419,10 @@ class S3Store(Store):
     async def _get_in_parts(self, key: str, part: int) -> bytes | None:
         """GET the first ``part`` bytes; if the object is bigger, fetch the rest as
         concurrent byte ranges pinned to its ETag (large chunks then use many connections)."""
-        return await get_in_parts(
+        body, _ = await get_versioned_in_parts(
             lambda rng, etag: self._request("GET", key, rng=rng, if_match=etag), part, store=self, key=key
         )
+        return body
 
     async def _get_range(self, key: str, start: int, end: int | None) -> bytes | None:
         return await self._ranged(key, ByteRange(start, end))
@@ -490,9 +501,13 @@ class S3Store(Store):
         return True
 
     async def _list_prefix(self, prefix: str) -> AsyncIterator[str]:
-        client = await self._client()
         full = self._k(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
         strip = len(self.prefix) + 1 if self.prefix else 0
+        if self._fast:  # keys only, on the lean client (see ObjectClient.list_keys)
+            for key in await self._fast_call(lambda c, creds: c.list_keys(full, creds)):
+                yield key[strip:]
+            return
+        client = await self._client()
         paginator = client.get_paginator("list_objects_v2")
         async for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
             for obj in page.get("Contents", []):
@@ -574,18 +589,19 @@ class S3Store(Store):
     # --- native batch delete: DeleteObjects, 1000 keys per request ------------------------------
 
     async def _delete_batch(self, keys: list[str]) -> None:
-        client = await self._client()
-        resp = await client.delete_objects(
-            Bucket=self.bucket, Delete={"Objects": [{"Key": self._k(k)} for k in keys], "Quiet": True}
-        )
-        errors = resp.get("Errors") or []
+        full = [self._k(k) for k in keys]
+        if self._fast and all(map(xml_safe, full)):
+            errors = await self._fast_call(lambda c, creds: c.delete_keys(full, creds))
+        else:
+            client = await self._client()
+            resp = await client.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in full],
+                                                                            "Quiet": True})
+            errors = [(e.get("Key", ""), e.get("Code", ""), e.get("Message", "")) for e in resp.get("Errors") or []]
         if errors:
-            first = errors[0]
-            code = first.get("Code", "")
+            key, code, message = errors[0]
             err_cls = TransientStoreError if code in _TRANSIENT_CODES else StoreError
             raise err_cls(
-                f"{self.name}: DeleteObjects failed for {len(errors)} keys, e.g. {first.get('Key')!r}: "
-                f"{code} {first.get('Message', '')}",
+                f"{self.name}: DeleteObjects failed for {len(errors)} keys, e.g. {key!r}: {code} {message}",
                 store=self.name,
-                key=first.get("Key"),
+                key=key,
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
+from typing import Any
 
 import numpy as np
 import pytest
@@ -83,26 +84,42 @@ def test_end_to_end_url_and_other_process(s3_endpoint: str, s3_bucket: str, fast
     np.testing.assert_array_equal(np.array(got, dtype="f4"), data)
 
 
-def test_delete_many_uses_delete_objects(s3_endpoint: str, s3_bucket: str) -> None:
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_delete_many_uses_delete_objects(s3_endpoint: str, s3_bucket: str, fast_path: bool) -> None:
     calls = []
-    store = S3Store(s3_bucket, endpoint_url=s3_endpoint, **S3_CREDENTIALS)
+    store = S3Store(s3_bucket, f"dm-{fast_path}", endpoint_url=s3_endpoint, fast_path=fast_path, **S3_CREDENTIALS)
 
     async def main() -> None:
         await store.set_many({f"d/{i}": b"x" for i in range(1100)})
-        client = await store._client()
-        original = client.delete_objects
+        await store.set("keep/&<1>", b"y")  # a key that must be escaped in the XML documents
+        if fast_path:  # the lean client's DeleteObjects
+            client: Any = await store._object_client()
+            original = client.delete_keys
 
-        async def spy(**kw: object) -> object:
-            calls.append(len(kw["Delete"]["Objects"]))  # type: ignore[index]
-            return await original(**kw)
+            async def spy(keys: list[str], creds: object) -> object:
+                calls.append(len(keys))
+                return await original(keys, creds)
 
-        client.delete_objects = spy
+            client.delete_keys = spy
+        else:
+            client = await store._client()
+            original = client.delete_objects
+
+            async def spy(**kw: object) -> object:  # type: ignore[misc]
+                calls.append(len(kw["Delete"]["Objects"]))  # type: ignore[index]
+                return await original(**kw)
+
+            client.delete_objects = spy
+        assert len([k async for k in store.list_prefix("d/")]) == 1100  # two listing pages
         await store.delete_many([f"d/{i}" for i in range(1100)])
         assert [k async for k in store.list_prefix("d/")] == []
+        assert [k async for k in store.list_prefix("")] == ["keep/&<1>"]
+        await store.delete_many(["keep/&<1>"])
+        assert [k async for k in store.list_prefix("")] == []
         await store.close()
 
     azarr.sync.run(main())
-    assert sorted(calls) == [100, 1000]
+    assert sorted(calls) == [1, 100, 1000]
 
 
 def test_repr_hides_credentials(s3_endpoint: str) -> None:
