@@ -7,7 +7,6 @@ is in :mod:`azarr.aio`; stores are in :mod:`azarr.stores`.
 from __future__ import annotations
 
 from azarr import aio, errors, stores
-from azarr.core.array import AsyncArray
 from azarr.convenience import (
     LazyLoader,
     array,
@@ -32,6 +31,7 @@ from azarr.convenience import (
     zeros,
     zeros_like,
 )
+from azarr.core.array import AsyncArray
 from azarr.core.group import AsyncGroup
 from azarr.errors import AzarrError
 from azarr.sync import (

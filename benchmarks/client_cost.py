@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
 from client_cost_worker import CASES, NCHUNKS
-from latency import Server, endpoint_check
+from latency import Server, endpoint_check, peer_python
 
 ENDPOINTS = {"fake": ("fake_s3 on uvloop", ()), "heavy": ("fake_s3 on asyncio (aiohttp, no uvloop)", ("--loop", "asyncio"))}
 
@@ -70,17 +70,6 @@ class Worker:
         if self.proc.stdin is not None:
             self.proc.stdin.close()
         self.proc.wait(60)
-
-
-def peer_python() -> Path | None:
-    """The Python of .venv-peer312 (newest zarr-python), built on first use."""
-    python = ROOT / ".venv-peer312" / "bin" / "python"
-    if not python.exists():
-        done = subprocess.run(["bash", str(HERE / "setup_peer312.sh")], capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            print(f"zarr-python 3 peer unavailable: {done.stderr.strip()}")
-            return None
-    return python
 
 
 def workers_for(url: str, before: str | None, label: str) -> list[Worker]:

@@ -113,6 +113,18 @@ class Server:
             proc.wait(10)
 
 
+def peer_python() -> Path | None:
+    """The Python of .venv-peer312 (the newest zarr-python 3, which needs Python 3.12), built by
+    setup_peer312.sh on first use; None, said on stdout, when it cannot be built."""
+    python = HERE.parent / ".venv-peer312" / "bin" / "python"
+    if not python.exists():
+        done = subprocess.run(["bash", str(HERE / "setup_peer312.sh")], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(f"zarr-python 3 peer unavailable: {done.stderr.strip()}")
+            return None
+    return python
+
+
 def endpoint_check(server: Server, n: int = 100) -> float:
     """Seconds for ``n`` concurrent plain GETs (aiohttp, one connection each) through the endpoint.
 

@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
 import w5_common as w5
-from latency import CREDS, Server, endpoint_check
+from latency import CREDS, Server, endpoint_check, peer_python
 
 Result = tuple[float, int, int] | str  # (seconds, requests, round trips) of one run, or an error
 Cases = dict[str, tuple[Callable[[Any], object], Callable[[], Any]]]  # case -> (timed run, untimed prepare)
@@ -176,17 +176,6 @@ def tensorstore_stack(server: Server, data: Any, concurrency: int | None, cache:
         "vindex warm": (vindex, warm(vindex)),
     }
     return InProcess(f"tensorstore x{concurrency or 'default'}{'+cache' if cache else ''}", server, data, cases)
-
-
-def peer_python() -> Path | None:
-    """The Python of .venv-peer312, built on first use (None if no Python 3.12 is available)."""
-    python = ROOT / ".venv-peer312" / "bin" / "python"
-    if not python.exists():
-        done = subprocess.run(["bash", str(HERE / "setup_peer312.sh")], capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            print(f"zarr-python 3 peer unavailable: {done.stderr.strip()}")
-            return None
-    return python
 
 
 class ZarrPeer(Stack):

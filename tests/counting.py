@@ -10,7 +10,26 @@ from azarr.stores.base import Store
 from azarr.stores.ranges import RangeRequest
 
 
-class CountingStore(Store):
+class Delegating(Store):
+    """A wrapper whose public methods delegate to ``self.inner``; the ABC's primitives are
+    never reached, but the ABC requires them."""
+
+    inner: Store
+
+    async def _get(self, key: str) -> bytes | None:  # pragma: no cover
+        return await self.inner._get(key)
+
+    async def _set(self, key: str, value: bytes) -> None:  # pragma: no cover
+        await self.inner._set(key, value)
+
+    async def _delete(self, key: str) -> None:  # pragma: no cover
+        await self.inner._delete(key)
+
+    def _list_prefix(self, prefix: str) -> AsyncIterator[str]:  # pragma: no cover
+        return self.inner._list_prefix(prefix)
+
+
+class CountingStore(Delegating):
     """Delegates to ``inner`` and counts public calls (``calls``), keys read (``keys_read``) and
     the requests of each ``get_ranges`` call (``range_calls``: one list per call, i.e. per round trip)."""
 
@@ -99,16 +118,3 @@ class CountingStore(Store):
 
     async def close(self) -> None:
         await self.inner.close()
-
-    # primitives are never reached (public methods delegate), but the ABC requires them
-    async def _get(self, key: str) -> bytes | None:  # pragma: no cover
-        return await self.inner._get(key)
-
-    async def _set(self, key: str, value: bytes) -> None:  # pragma: no cover
-        await self.inner._set(key, value)
-
-    async def _delete(self, key: str) -> None:  # pragma: no cover
-        await self.inner._delete(key)
-
-    def _list_prefix(self, prefix: str) -> AsyncIterator[str]:  # pragma: no cover
-        return self.inner._list_prefix(prefix)

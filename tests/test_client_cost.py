@@ -28,6 +28,7 @@ from azarr.core import chunk_io
 from azarr.errors import CodecError, InvalidKeyError
 from azarr.stores import LocalStore, MemoryStore, S3Store, Store, from_url
 from azarr.stores.keys import validate_key
+from tests.counting import Delegating
 from tests.services.moto import S3_CREDENTIALS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -313,7 +314,7 @@ def test_a_streaming_read_past_its_backlog_is_right(monkeypatch: pytest.MonkeyPa
 # --- replacing an array --------------------------------------------------------------------------
 
 
-class Timed(Store):
+class Timed(Delegating):
     """Delegates to ``inner`` after ``delay`` per call, recording each call's (name, start, end)."""
 
     def __init__(self, inner: Store, delay: float = 0.05) -> None:
@@ -350,17 +351,6 @@ class Timed(Store):
         for key in await self._timed("list_prefix", collect()):
             yield key
 
-    async def _get(self, key: str) -> bytes | None:  # pragma: no cover - public methods delegate
-        return await self.inner._get(key)
-
-    async def _set(self, key: str, value: bytes) -> None:  # pragma: no cover
-        await self.inner._set(key, value)
-
-    async def _delete(self, key: str) -> None:  # pragma: no cover
-        await self.inner._delete(key)
-
-    def _list_prefix(self, prefix: str) -> AsyncIterator[str]:  # pragma: no cover
-        return self.inner._list_prefix(prefix)
 
 
 def _chain(log: list[tuple[str, float, float]]) -> int:

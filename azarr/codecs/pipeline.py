@@ -16,7 +16,6 @@ import numpy as np
 from azarr.codecs.abc import ArrayArrayCodec, ArrayBytesCodec, Buffer, BytesBytesCodec, ChunkSpec, Codec
 from azarr.errors import CodecError, MetadataError
 
-
 #: the most bytes a chunk whose serialised size varies (strings, bytes, objects) may decode
 #: to; set AZARR_MAX_DECODED_CHUNK_BYTES to change it
 VARIABLE_CHUNK_CEILING = int(os.environ.get("AZARR_MAX_DECODED_CHUNK_BYTES", 1 << 30))

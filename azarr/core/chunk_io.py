@@ -35,28 +35,31 @@ if TYPE_CHECKING:
     from azarr.core.shard_io import ShardIO, ShardReadOptions
 
 
+def _named(exc: Exception, key: str, verb: str) -> CodecError:
+    """``exc`` (raised while a codec worked on chunk ``key``) as a CodecError naming the key."""
+    if isinstance(exc, CodecError):
+        return CodecError(f"chunk {key!r}: {exc}", key=key)
+    return CodecError(f"chunk {key!r} failed to {verb}: {type(exc).__name__}: {exc}", key=key)
+
+
 def decode_chunk(pipeline: CodecPipeline, data: bytes, extent: tuple[int, ...] | None, key: str) -> np.ndarray:
     """Decode chunk ``key``; any failure becomes a CodecError naming the key."""
     try:
         return pipeline.decode(data, extent)
-    except CodecError as exc:
-        if exc.key is None:
-            raise CodecError(f"chunk {key!r}: {exc}", key=key) from exc
-        raise
     except Exception as exc:
-        raise CodecError(f"chunk {key!r} failed to decode: {type(exc).__name__}: {exc}", key=key) from exc
+        if isinstance(exc, CodecError) and exc.key is not None:
+            raise
+        raise _named(exc, key, "decode") from exc
 
 
 def encode_chunk(pipeline: CodecPipeline, chunk: np.ndarray, extent: tuple[int, ...] | None, key: str) -> bytes:
     """Encode chunk ``key``; any failure becomes a CodecError naming the key."""
     try:
         data = pipeline.encode(chunk, extent)
-    except CodecError as exc:
-        if exc.key is None:
-            raise CodecError(f"chunk {key!r}: {exc}", key=key) from exc
-        raise
     except Exception as exc:
-        raise CodecError(f"chunk {key!r} failed to encode: {type(exc).__name__}: {exc}", key=key) from exc
+        if isinstance(exc, CodecError) and exc.key is not None:
+            raise
+        raise _named(exc, key, "encode") from exc
     return data if isinstance(data, bytes) else memoryview(data).tobytes()  # type: ignore[arg-type]
 
 
@@ -217,12 +220,10 @@ def decode_chunk_into(pipeline: CodecPipeline, data: Any, dest: np.ndarray, key:
     """:meth:`CodecPipeline.decode_into` with failures as a CodecError naming the key."""
     try:
         return pipeline.decode_into(data, dest)
-    except CodecError as exc:
-        if exc.key is None:
-            raise CodecError(f"chunk {key!r}: {exc}", key=key) from exc
-        raise
     except Exception as exc:
-        raise CodecError(f"chunk {key!r} failed to decode: {type(exc).__name__}: {exc}", key=key) from exc
+        if isinstance(exc, CodecError) and exc.key is not None:
+            raise
+        raise _named(exc, key, "decode") from exc
 
 
 #: per codec thread: the buffer local chunk files are read into (kept only up to this size)
@@ -728,13 +729,13 @@ __all__ = [
     "ChunkIO",
     "allocate",
     "build_objects",
-    "read_merge_write",
     "chunk_keys",
     "covers_whole",
     "decode_chunk",
     "does_codec_work",
-    "whole_chunk_view",
     "encode_chunk",
     "fill_scalar",
     "is_fill",
+    "read_merge_write",
+    "whole_chunk_view",
 ]

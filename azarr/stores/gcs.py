@@ -314,19 +314,9 @@ class GCSStore(Store):
         return info.get("type") == "file"
 
     async def _list_prefix(self, prefix: str) -> AsyncIterator[str]:
-        fs = await self._fs()
-        base = f"{self.bucket}/{self.prefix}" if self.prefix else self.bucket
-        directory = prefix.rpartition("/")[0]
-        root = f"{base}/{directory}" if directory else base
-        strip = len(base) + 1
-        try:
-            found = await fs._find(root)
-        except FileNotFoundError:
-            return
-        for path in found:
-            key = path[strip:]
-            if key.startswith(prefix):
-                yield key
+        # gcsfs lists with sizes whether asked for them or not: one listing serves both
+        async for key, _ in self._list_prefix_sizes(prefix):
+            yield key
 
     async def _list_prefix_sizes(self, prefix: str) -> AsyncIterator[tuple[str, int]]:
         fs = await self._fs()

@@ -6,7 +6,6 @@ import re
 
 from azarr.errors import InvalidKeyError, StoreError
 
-
 # A well-formed key in one match (every request checks its key): segments of anything but
 # "/", NUL and backslash, none empty, "." or ".."; no drive ("c:..."). Keys it refuses go
 # through the step-by-step checks below, which say what is wrong.

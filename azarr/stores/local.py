@@ -30,18 +30,32 @@ def _read(path: str) -> bytes | None:
         return None
 
 
-def _read_into(path: str, buffer: bytearray | memoryview | None) -> bytes | memoryview | None:
-    """A file's bytes: read into the start of ``buffer`` when they fit (a view of it is
-    returned), else as new bytes; None if it is not a file."""
+def _open_file(path: str) -> tuple[int, int] | None:
+    """An open descriptor and the size of the regular file at ``path``; None when there is none
+    (a directory opens fine on Linux, but it is no key)."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):  # a directory opens fine on Linux; it is no key
-            return None
-        size = info.st_size
+    except BaseException:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        return None
+    return fd, info.st_size
+
+
+def _read_into(path: str, buffer: bytearray | memoryview | None) -> bytes | memoryview | None:
+    """A file's bytes: read into the start of ``buffer`` when they fit (a view of it is
+    returned), else as new bytes; None if it is not a file."""
+    opened = _open_file(path)
+    if opened is None:
+        return None
+    fd, size = opened
+    try:
         if buffer is None or size > len(buffer):
             return _pread(fd, 0, size) if size else b""  # writes replace files: this one never changes
         view = memoryview(buffer)[:size]
@@ -76,15 +90,12 @@ def _read_ranges(path: str, ranges: list[Range]) -> list[bytes] | None:
     """Every range of one file, opened once (None if it is not a file). The size is read
     once, so each range is truncated against the same file: writes replace files by
     rename, so the open file never changes under us."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+    opened = _open_file(path)
+    if opened is None:
         return None
+    fd, size = opened
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):  # a directory opens fine on Linux; it is no key
-            return None
-        return [_pread(fd, *resolve(rng, info.st_size)) for rng in ranges]
+        return [_pread(fd, *resolve(rng, size)) for rng in ranges]
     finally:
         os.close(fd)
 
