@@ -14,8 +14,10 @@ import pytest
 from tests.services.common import free_port, start, stop, wait_until
 
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
-# gcsfs's credential chain (token=None) lets google-auth probe the GCE metadata server; keep
-# that probe on a closed loopback port (tests send nothing beyond 127.0.0.1).
+# gcsfs's credential chain (token=None) lets google-auth probe the GCE metadata server: switch
+# the probe off (three attempts with backoff cost ~3 s per gcsfs instance), and should it run,
+# keep it on a closed loopback port (tests send nothing beyond 127.0.0.1).
+os.environ.setdefault("NO_GCE_CHECK", "true")
 os.environ.setdefault("GCE_METADATA_IP", "127.0.0.1:9")
 os.environ.setdefault("GCE_METADATA_HOST", "127.0.0.1:9")
 

@@ -37,6 +37,7 @@ BASE_ENV = {
     "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
     "PYTHONPATH": str(ROOT),
     "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
+    "NO_GCE_CHECK": "true",
     "GCE_METADATA_IP": "127.0.0.1:9",
     "GCE_METADATA_HOST": "127.0.0.1:9",
     "AWS_EC2_METADATA_DISABLED": "true",
