@@ -604,7 +604,10 @@ class ChunkIO:
                     chunk[p.chunk_selection] = values[p.out_selection]
                 elif p.is_complete_chunk and covers_whole(p.chunk_selection, chunk_shape):
                     src = values[p.out_selection]
+                    # object codecs (VLen*, JSON, MsgPack) take typed memoryviews, which refuse the
+                    # read-only arrays callers may pass: object chunks are always copied
                     if (type(src) is np.ndarray and src.shape == chunk_shape and src.dtype == dtype
+                            and not dtype.hasobject
                             and (src.flags.f_contiguous if order == "F" else src.flags.c_contiguous)):
                         chunk = src  # a contiguous block of the caller's array: encoded from it, not a copy
                     else:
