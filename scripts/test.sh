@@ -5,4 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# Two workers (AZARR_TEST_WORKERS to change; 0 runs in this process): most tests wait on
+# sockets, and each worker starts its own servers on free ports.
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n "${AZARR_TEST_WORKERS:-2}" "$@"

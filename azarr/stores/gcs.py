@@ -314,11 +314,16 @@ class GCSStore(Store):
         return info.get("type") == "file"
 
     async def _list_prefix(self, prefix: str) -> AsyncIterator[str]:
-        # gcsfs lists with sizes whether asked for them or not: one listing serves both
-        async for key, _ in self._list_prefix_sizes(prefix):
+        async for key, _ in self._listing(prefix):
             yield key
 
     async def _list_prefix_sizes(self, prefix: str) -> AsyncIterator[tuple[str, int]]:
+        async for item in self._listing(prefix):
+            yield item
+
+    async def _listing(self, prefix: str) -> AsyncIterator[tuple[str, int]]:
+        """``(key, size)`` below ``prefix`` through gcsfs, which lists with sizes whether asked
+        for them or not: one listing serves both kinds."""
         fs = await self._fs()
         base = f"{self.bucket}/{self.prefix}" if self.prefix else self.bucket
         directory = prefix.rpartition("/")[0]

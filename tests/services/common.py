@@ -63,7 +63,8 @@ def start(cmd: list[str], log_name: str, env: dict[str, str] | None = None) -> s
     """Start ``cmd`` in its own process group, logging to .services/logs/<log_name>.log."""
     logs = SERVICES_DIR / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    log = open(logs / f"{log_name}.log", "wb")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # each xdist worker starts its own servers
+    log = open(logs / (f"{log_name}-{worker}.log" if worker else f"{log_name}.log"), "wb")
     return subprocess.Popen(
         cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True
     )
