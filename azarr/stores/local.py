@@ -104,8 +104,17 @@ def _write_atomic(path: str, value: bytes) -> None:
     # temp file in the same directory + rename: readers never see a partial value,
     # and a failed write leaves the previous value in place.
     directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".azarr-", suffix=".partial")
+    for attempt in range(100):
+        try:
+            os.makedirs(directory, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".azarr-", suffix=".partial")
+            break
+        except (FileNotFoundError, FileExistsError):
+            # a concurrent delete pruned a directory, empty for an instant, under these calls
+            # (a replace deletes the old node's keys while it writes the new documents):
+            # makedirs then finds a parent gone, or mkstemp its directory
+            if attempt == 99:
+                raise
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(value)

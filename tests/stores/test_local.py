@@ -164,3 +164,40 @@ async def test_conditional_writes_leave_no_lock_files(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path / "a")) == sorted(str(i) for i in range(20))
     assert await store.set_many_if({f"a/{i}": (None, b"v") for i in range(20)}) == set()
     assert not (tmp_path / "a").exists()  # deleting the last key prunes its directory
+
+
+def test_atomic_writes_survive_a_concurrent_prune(tmp_path: Path) -> None:
+    """A delete prunes directories it leaves empty; a write into such a directory at that
+    instant (a replace deletes the old node while it writes the new documents) must still land."""
+    import threading
+
+    from azarr.stores.local import _remove, _write_atomic
+
+    root = str(tmp_path)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def pruner() -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    os.makedirs(f"{root}/d/a", exist_ok=True)
+                    open(f"{root}/d/a/f", "wb").close()
+                except (FileNotFoundError, FileExistsError):  # the writer's side of the same race
+                    continue
+                _remove(f"{root}/d/a/f", root)  # prunes d/a, then d when it is empty
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=pruner)
+    thread.start()
+    try:
+        for i in range(1000):
+            _write_atomic(f"{root}/d/k", b"%d" % i)
+            with open(f"{root}/d/k", "rb") as f:
+                assert f.read() == b"%d" % i
+            os.remove(f"{root}/d/k")
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors
