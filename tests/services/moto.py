@@ -75,9 +75,11 @@ def _check_auth_is_on(url: str) -> None:
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """Endpoint URL of a moto S3 server (signature checking on) started for this session."""
-    exe = Path(sys.executable).with_name("moto_server")
     port = free_port()
-    proc = start([str(exe), "-H", "127.0.0.1", "-p", str(port)], "moto", env={"INITIAL_NO_AUTH_ACTION_COUNT": "0"})
+    root = str(Path(__file__).resolve().parents[2])
+    # moto's server with atomic writes (tests/services/moto_server.py says why)
+    proc = start([sys.executable, "-m", "tests.services.moto_server", "-H", "127.0.0.1", "-p", str(port)], "moto",
+                 env={"INITIAL_NO_AUTH_ACTION_COUNT": "0", "PYTHONPATH": root})
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _ready(url), 30, f"moto_server on port {port}", proc)
