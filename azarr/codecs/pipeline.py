@@ -47,6 +47,7 @@ class CodecPipeline:
         "_bb_max",
         "_encoded_size",
         "_into_order",
+        "_raw_c",
         "array_array",
         "array_bytes",
         "bytes_bytes",
@@ -101,6 +102,8 @@ class CodecPipeline:
         # decoding can write straight into an output array: no array->array step, a plain
         # byte layout, and a first bytes->bytes codec (if any) that decodes into a buffer
         self._into_order = None if aa or self.truncates_edges else ab.raw_order(current)
+        # the serialised chunk is its elements' bytes in C order: batches skip the array->bytes call
+        self._raw_c = self._into_order == "C" and spec.dtype.kind != "O"
         if bb and not bb[0].decodes_into:
             self._into_order = None
 
@@ -170,6 +173,53 @@ class CodecPipeline:
             return False
         target[:] = src
         return True
+
+    def decode_batch(self, frames: Sequence[Buffer], out: np.ndarray) -> None:
+        """Decode whole chunks: ``frames[i]`` into ``out[i]`` (``out`` shaped ``(n, *spec.shape)``).
+
+        The loop for the many small chunks of a shard: where the chunk's bytes are its
+        elements' (``bytes`` codec, no array->array codec) each frame decodes straight into
+        its slot of ``out`` with no per-chunk array built. Raises what :meth:`decode` would;
+        the caller names the chunk (decoding the frames one by one finds which).
+        """
+        if not frames:
+            return
+        if not self._raw_c or not out.flags.c_contiguous or out.dtype != self.spec.dtype:
+            for i, frame in enumerate(frames):
+                out[i] = self.decode(frame)
+            return
+        rows = out.reshape(len(frames), -1).view(np.uint8)
+        ab_spec, bb = self._ab_spec, self.bytes_bytes
+        first = bb[0] if bb and bb[0].decodes_into else None
+        rest = tuple(zip(reversed(bb[1:] if first else bb), reversed(self._bb_max[1:] if first else self._bb_max)))
+        for i, data in enumerate(frames):
+            for bb_codec, max_size in rest:
+                data = bb_codec.decode(data, ab_spec, max_size)
+            target = memoryview(rows[i])
+            if first is not None:
+                if first.decode_into(data, ab_spec, target):
+                    continue
+                out[i] = self.decode(frames[i])  # the frame states another size: decode() says what is wrong
+                continue
+            src = memoryview(data).cast("B")  # type: ignore[arg-type]  # every Buffer exports the buffer protocol
+            if len(src) != len(target):
+                out[i] = self.decode(frames[i])
+                continue
+            target[:] = src
+
+    def encode_batch(self, chunks: np.ndarray) -> list[Buffer]:
+        """Encode ``chunks[i]`` for each i (``chunks`` shaped ``(n, *spec.shape)``): the stored bytes of each."""
+        if not self._raw_c or chunks.dtype != self.spec.dtype or not len(chunks):
+            return [self.encode(c) for c in chunks]
+        rows = np.ascontiguousarray(chunks).reshape(len(chunks), -1).view(np.uint8)
+        ab_spec, bb = self._ab_spec, self.bytes_bytes
+        encoded: list[Buffer] = []
+        for row in rows:
+            data: Buffer = row
+            for bb_codec in bb:
+                data = bb_codec.encode(data, ab_spec)
+            encoded.append(data)
+        return encoded
 
     def encode(self, chunk: np.ndarray, extent: tuple[int, ...] | None = None) -> Buffer:
         """A chunk of ``spec.shape`` -> the bytes to store."""

@@ -91,6 +91,26 @@ def is_fill(chunk: np.ndarray, fill: Any) -> bool:
     return bool(np.all(chunk == fill))
 
 
+def fill_mask(chunks: np.ndarray, fill: Any) -> np.ndarray:
+    """Per chunk of a stack ``(n, *chunk_shape)`` (not object dtype): whether it is all fill (as :func:`is_fill`)."""
+    flat = chunks.reshape(len(chunks), -1)
+    if fill is None:
+        return np.zeros(len(chunks), dtype=bool)
+    if not flat.shape[1]:
+        return np.ones(len(chunks), dtype=bool)  # as is_fill: an empty chunk holds nothing but fill
+    kind = chunks.dtype.kind
+    if kind in "fc" and np.isnan(fill):
+        return np.isnan(flat).all(axis=1)  # type: ignore[no-any-return]
+    if kind in "Mm" and np.isnat(fill):
+        return np.isnat(flat).all(axis=1)  # type: ignore[no-any-return]
+    maybe = flat[:, 0] == fill  # most chunks that are not fill differ at once
+    mask = np.zeros(len(chunks), dtype=bool)
+    rows = np.flatnonzero(maybe)
+    if len(rows):
+        mask[rows] = (flat[rows] == fill).all(axis=1)
+    return mask
+
+
 def _same(value: Any, fill: Any, kind: str) -> bool:
     """Whether one element equals the fill value, NaN and NaT equal to themselves."""
     if kind in "fc":
@@ -275,7 +295,17 @@ async def _encode_while_sending(
     loop = asyncio.get_running_loop()
     pool = codec_pool()
     batches = [work[i : i + batch_size] for i in range(0, len(work), batch_size)]
-    first_set, to_delete = await loop.run_in_executor(pool, build, batches[0])
+    # every batch starts encoding at once (the pool's threads all work); nothing is sent before
+    # the first batch is encoded, so a codec that rejects the array still stores nothing
+    first = loop.run_in_executor(pool, build, batches[0])
+    encodes = [loop.run_in_executor(pool, build, b) for b in batches[1:]]
+    try:
+        first_set, to_delete = await first
+    except BaseException:
+        for fut in encodes:
+            fut.cancel()
+        await asyncio.gather(*encodes, return_exceptions=True)
+        raise
     # one queue, one wake-up per chunk (an Event would wake every idle sender per batch)
     queue: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue()
     n_senders = min(store.concurrency, len(work))
@@ -307,7 +337,6 @@ async def _encode_while_sending(
         queue.put_nowait(item)
     if not left:
         stop_senders()
-    encodes = [loop.run_in_executor(pool, build, b) for b in batches[1:]]
     for fut in encodes:
         fut.add_done_callback(encoded)
 

@@ -50,6 +50,7 @@ from azarr.core.chunk_io import (
     allocate,
     build_objects,
     covers_whole,
+    fill_mask,
     is_fill,
     read_merge_write,
 )
@@ -117,6 +118,54 @@ class ShardIO:
                 sh = shards[coords] = Shard(key(coords), coords)
             sh.needed[flat] = p
         return {sh.key: sh for sh in shards.values()}
+
+    def tiled_block(self, arr: np.ndarray, needed: dict[int, Any]) -> np.ndarray | None:
+        """The block of ``arr`` that a shard's inner chunks tile exactly, if they do.
+
+        ``needed`` maps every inner chunk of the shard (C-order number) to its projection;
+        they tile a block when each is complete and selected by plain slices laid out as
+        the shard's grid (a shard read or written whole through a basic selection). Such a
+        shard moves between ``arr`` and its inner chunks in one strided copy.
+        """
+        inner_shape, codec = self.inner_shape, self.codec
+        nd = len(inner_shape)
+        if len(needed) != codec.inner_count or arr.ndim != nd or nd == 0:
+            return None
+        base: list[int] | None = None
+        for flat, p in needed.items():
+            sel = p.out_selection
+            if not p.is_complete_chunk or type(sel) is not tuple or len(sel) != nd:
+                return None
+            for s, c in zip(sel, inner_shape):
+                if type(s) is not slice or s.step not in (None, 1) or s.stop - s.start != c:
+                    return None
+            coords = codec.inner_coords(flat)
+            if base is None:
+                base = [sel[d].start - coords[d] * inner_shape[d] for d in range(nd)]
+            elif any(sel[d].start != base[d] + coords[d] * inner_shape[d] for d in range(nd)):
+                return None
+        assert base is not None
+        return arr[tuple(slice(b, b + n * c) for b, n, c in zip(base, self.per_shard, inner_shape))]
+
+    def _grid_axes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The block's shape split per axis into (chunks, chunk) and the transpose between the layouts."""
+        per, inner, nd = self.per_shard, self.inner_shape, len(self.inner_shape)
+        split = tuple(x for d in range(nd) for x in (per[d], inner[d]))
+        interleave = tuple(a for d in range(nd) for a in (d, nd + d))  # (n0, n1, .., c0, c1, ..) -> (n0, c0, ..)
+        return split, interleave
+
+    def tile(self, block: np.ndarray) -> np.ndarray:
+        """A shard's block -> its inner chunks in C order, ``(inner_count, *inner_shape)``, one copy."""
+        split, interleave = self._grid_axes()
+        nd = len(self.inner_shape)
+        back = tuple(interleave.index(a) for a in range(2 * nd))
+        tiles = np.ascontiguousarray(block.reshape(split).transpose(back))
+        return tiles.reshape(self.codec.inner_count, *self.inner_shape)
+
+    def untile(self, chunks: np.ndarray, block: np.ndarray) -> None:
+        """Inner chunks in C order, ``(inner_count, *inner_shape)`` -> a shard's ``block`` of the output."""
+        split, interleave = self._grid_axes()
+        block.reshape(split)[...] = chunks.reshape(*self.per_shard, *self.inner_shape).transpose(interleave)
 
     def _group_0d(self, projections: list[Any]) -> dict[str, Shard]:
         sh = Shard(self.io.key(()), ())
@@ -193,10 +242,39 @@ class ShardIO:
         codec, inner, inner_shape = self.codec, self.inner, self.inner_shape
         dtype, fill = self.io.dtype, self.io.fill
         skip_empty = not self.io.write_empty_chunks
+        fast = dtype.kind != "O" and values.dtype == dtype
+
+        def build_tiled(sh: Shard, block: np.ndarray) -> bytes | None:
+            """A shard the values cover whole as a block: its inner chunks encode in one batch."""
+            tiles = self.tile(block)
+            keep = np.flatnonzero(~fill_mask(tiles, fill)) if skip_empty else np.arange(len(tiles))
+            try:
+                frames = inner.encode_batch(tiles[keep] if len(keep) != len(tiles) else tiles)
+            except Exception:
+                for flat in keep.tolist():  # find and name the inner chunk that fails
+                    try:
+                        inner.encode(tiles[flat])
+                    except Exception as exc:
+                        raise self._error(sh.key, flat, exc, "encode") from exc
+                raise
+            return finish(sh, dict(zip(keep.tolist(), frames)))
+
+        def finish(sh: Shard, encoded: dict[int, Any]) -> bytes | None:
+            built = codec.assemble(encoded)
+            if built is None:
+                new_indexes[sh.key] = None
+                return None
+            data, index, table = built
+            new_indexes[sh.key] = (index, table)  # a dict store from a pool thread: atomic under the GIL
+            return data
 
         def build_shard(sh: Shard) -> bytes | None:
             encoded: dict[int, Any] = {}
             old = existing.get(sh.key)
+            if old is None and fast:
+                block = self.tiled_block(values, sh.needed)
+                if block is not None:
+                    return build_tiled(sh, block)
             if old is not None:
                 view = memoryview(old)
                 try:
@@ -230,13 +308,7 @@ class ShardIO:
                     encoded[flat] = inner.encode(chunk)
                 except Exception as exc:
                     raise self._error(sh.key, flat, exc, "encode") from exc
-            built = codec.assemble(encoded)
-            if built is None:
-                new_indexes[sh.key] = None
-                return None
-            data, index, table = built
-            new_indexes[sh.key] = (index, table)  # a dict store from a pool thread: atomic under the GIL
-            return data
+            return finish(sh, encoded)
 
         def build(items: list[Shard]) -> tuple[dict[str, bytes], list[str]]:
             to_set: dict[str, bytes] = {}

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from azarr.codecs.sharding import MAX_UINT64
-from azarr.core.chunk_io import whole_chunk_view
 from azarr.core.cpu import INLINE_BYTES, codec_pool, run_cpu
 from azarr.core.shard_plan import Piece, Shard, coalesce
 from azarr.errors import CodecError
@@ -46,6 +45,11 @@ class _Decoder:
             loop = asyncio.get_running_loop()
             self.futures.append(loop.run_in_executor(codec_pool(), self.decode, self.batch))
             self.batch, self.batch_bytes = [], 0
+
+    def add_job(self, job: Callable[[], None], nbytes: int) -> None:
+        """Run ``job`` (a whole shard's worth of decoding) in the codec pool on its own."""
+        loop = asyncio.get_running_loop()
+        self.futures.append(loop.run_in_executor(codec_pool(), job))
 
     async def finish(self) -> None:
         """Decode what is left (inline when small) and wait for every batch."""
@@ -203,12 +207,45 @@ class ShardRead:
         n = codec.index_nbytes
         raw = view[:n] if codec.index_location == "start" else view[len(view) - n :]
         self.io.cache.put(sh.key, raw.tobytes(), table)
-        for flat in list(sh.needed):
-            offset, nbytes = int(table[flat, 0]), int(table[flat, 1])
-            if offset == _EMPTY:
-                self._fill(sh, flat)
-            else:
-                self._decode(sh, flat, view[offset : offset + nbytes])
+        needed, sh.needed = sh.needed, {}
+        if needed:  # the whole shard is one job for a codec thread: decode in a batch, place at once
+            self.decoder.add_job(partial(self._decode_shard, sh.key, view, table, needed), len(view))
+
+    def _decode_shard(self, key: str, view: memoryview, table: np.ndarray, needed: dict[int, Any]) -> None:
+        """Decode the ``needed`` inner chunks of a whole shard and place them (a codec thread).
+
+        The stored ones decode in one :meth:`CodecPipeline.decode_batch`; when they tile a
+        block of the output (a shard read whole by a plain slice) they land there in one
+        strided copy, otherwise each goes to its own selection.
+        """
+        io, out, inner_shape = self.io, self.out, self.io.inner_shape
+        flats = np.fromiter(needed, dtype=np.intp, count=len(needed))
+        offsets, lengths = table[flats, 0], table[flats, 1]
+        stored = offsets != MAX_UINT64
+        slots = np.empty((len(flats), *inner_shape), dtype=io.inner.spec.dtype)
+        kept = np.flatnonzero(stored)
+        starts = offsets[kept].tolist()
+        frames = [view[o : o + n] for o, n in zip(starts, lengths[kept].tolist())]
+        target = slots if len(kept) == len(flats) else np.empty((len(kept), *inner_shape), dtype=slots.dtype)
+        try:
+            io.inner.decode_batch(frames, target)
+        except Exception:
+            for flat, frame in zip(flats[kept].tolist(), frames):  # find and name the inner chunk that fails
+                try:
+                    io.inner.decode(frame)
+                except Exception as exc:
+                    raise io._error(key, flat, exc) from exc
+            raise
+        if target is not slots:
+            slots[kept] = target
+            slots[~stored] = self.fill
+        block = io.tiled_block(out, needed)
+        if block is not None:
+            order = np.argsort(flats)
+            io.untile(slots[order] if np.any(order != np.arange(len(order))) else slots, block)
+            return
+        for p, chunk in zip(needed.values(), slots):
+            out[p.out_selection] = chunk[p.chunk_selection]
 
     def _on_index(self, sh: Shard, data: bytes) -> None:
         sh.answered = True
@@ -267,14 +304,22 @@ class ShardRead:
             self._fill(sh, flat)
 
     def _decode_into(self, items: list[Any]) -> None:
+        """Decode a batch of inner chunks in one pipeline call, then place each (a codec thread)."""
         inner, out, io = self.io.inner, self.out, self.io
-        into, inner_shape = inner.decodes_into, io.inner_shape
+        inner_shape = io.inner_shape
+        slots = np.empty((len(items), *inner_shape), dtype=inner.spec.dtype)
+        try:
+            inner.decode_batch([item[2] for item in items], slots)
+        except Exception:
+            self._decode_each(items)  # the slow path names the inner chunk that fails
+            return
+        for (_, _, _, p), chunk in zip(items, slots):
+            out[p.out_selection] = chunk[p.chunk_selection]
+
+    def _decode_each(self, items: list[Any]) -> None:
+        inner, out, io = self.io.inner, self.out, self.io
         for key, flat, data, p in items:
             try:
-                if into:  # an inner chunk filling a contiguous part of the output: no temporary
-                    dest = whole_chunk_view(out, p, inner_shape)
-                    if dest is not None and inner.decode_into(data, dest):
-                        continue
                 chunk = inner.decode(data)
             except Exception as exc:
                 raise io._error(key, flat, exc) from exc
