@@ -147,6 +147,11 @@ class ShardIO:
         assert base is not None
         return arr[tuple(slice(b, b + n * c) for b, n, c in zip(base, self.per_shard, inner_shape))]
 
+    def tiles_contiguously(self, block: np.ndarray) -> bool:
+        """Whether each inner chunk of a tiled ``block`` is itself contiguous there, in C order
+        (the shard's inner chunks are whole rows of the block, which is contiguous)."""
+        return all(n == 1 for n in self.per_shard[1:]) and block.flags.c_contiguous
+
     def _grid_axes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """The block's shape split per axis into (chunks, chunk) and the transpose between the layouts."""
         per, inner, nd = self.per_shard, self.inner_shape, len(self.inner_shape)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from azarr.codecs.sharding import MAX_UINT64
+from azarr.core.chunk_io import whole_chunk_view
 from azarr.core.cpu import INLINE_BYTES, codec_pool, run_cpu
 from azarr.core.shard_plan import Piece, Shard, coalesce
 from azarr.errors import CodecError
@@ -214,38 +215,41 @@ class ShardRead:
     def _decode_shard(self, key: str, view: memoryview, table: np.ndarray, needed: dict[int, Any]) -> None:
         """Decode the ``needed`` inner chunks of a whole shard and place them (a codec thread).
 
-        The stored ones decode in one :meth:`CodecPipeline.decode_batch`; when they tile a
-        block of the output (a shard read whole by a plain slice) they land there in one
-        strided copy, otherwise each goes to its own selection.
+        When they tile a block of the output that their own layout does not match (a shard
+        read whole by plain slices, inner chunks narrower than the output's rows) the stored
+        ones decode in one :meth:`CodecPipeline.decode_batch` and land in one strided copy;
+        otherwise each goes as :meth:`_decode_into` places it (straight into the output
+        where it lies there whole and contiguous).
         """
-        io, out, inner_shape = self.io, self.out, self.io.inner_shape
+        io, out = self.io, self.out
+        block = io.tiled_block(out, needed)
+        if block is None or io.tiles_contiguously(block):
+            items = []
+            for flat, p in needed.items():
+                offset, nbytes = int(table[flat, 0]), int(table[flat, 1])
+                if offset == _EMPTY:
+                    out[p.out_selection] = self.fill
+                else:
+                    items.append((key, flat, view[offset : offset + nbytes], p))
+            self._decode_into(items)
+            return
         flats = np.fromiter(needed, dtype=np.intp, count=len(needed))
+        flats.sort()
         offsets, lengths = table[flats, 0], table[flats, 1]
         stored = offsets != MAX_UINT64
-        slots = np.empty((len(flats), *inner_shape), dtype=io.inner.spec.dtype)
         kept = np.flatnonzero(stored)
-        starts = offsets[kept].tolist()
-        frames = [view[o : o + n] for o, n in zip(starts, lengths[kept].tolist())]
-        target = slots if len(kept) == len(flats) else np.empty((len(kept), *inner_shape), dtype=slots.dtype)
+        frames = [view[o : o + n] for o, n in zip(offsets[kept].tolist(), lengths[kept].tolist())]
+        slots = np.empty((len(flats), *io.inner_shape), dtype=io.inner.spec.dtype)
+        target = slots if len(kept) == len(flats) else np.empty((len(kept), *io.inner_shape), dtype=slots.dtype)
         try:
             io.inner.decode_batch(frames, target)
         except Exception:
-            for flat, frame in zip(flats[kept].tolist(), frames):  # find and name the inner chunk that fails
-                try:
-                    io.inner.decode(frame)
-                except Exception as exc:
-                    raise io._error(key, flat, exc) from exc
+            self._decode_each([(key, int(flats[i]), frame, None) for i, frame in zip(kept.tolist(), frames)])
             raise
         if target is not slots:
             slots[kept] = target
             slots[~stored] = self.fill
-        block = io.tiled_block(out, needed)
-        if block is not None:
-            order = np.argsort(flats)
-            io.untile(slots[order] if np.any(order != np.arange(len(order))) else slots, block)
-            return
-        for p, chunk in zip(needed.values(), slots):
-            out[p.out_selection] = chunk[p.chunk_selection]
+        io.untile(slots, block)
 
     def _on_index(self, sh: Shard, data: bytes) -> None:
         sh.answered = True
@@ -304,26 +308,43 @@ class ShardRead:
             self._fill(sh, flat)
 
     def _decode_into(self, items: list[Any]) -> None:
-        """Decode a batch of inner chunks in one pipeline call, then place each (a codec thread)."""
+        """Place decoded inner chunks (a codec thread): straight into the output where one lies
+        there whole and contiguous, the rest decoded in one batch and copied to their selections."""
         inner, out, io = self.io.inner, self.out, self.io
         inner_shape = io.inner_shape
-        slots = np.empty((len(items), *inner_shape), dtype=inner.spec.dtype)
-        try:
-            inner.decode_batch([item[2] for item in items], slots)
-        except Exception:
-            self._decode_each(items)  # the slow path names the inner chunk that fails
+        rest = items
+        if inner.decodes_into:
+            rest = []
+            for item in items:
+                key, flat, data, p = item
+                dest = whole_chunk_view(out, p, inner_shape)
+                try:
+                    if dest is not None and inner.decode_into(data, dest):
+                        continue
+                except Exception as exc:
+                    raise io._error(key, flat, exc) from exc
+                rest.append(item)
+        if not rest:
             return
-        for (_, _, _, p), chunk in zip(items, slots):
+        slots = np.empty((len(rest), *inner_shape), dtype=inner.spec.dtype)
+        try:
+            inner.decode_batch([item[2] for item in rest], slots)
+        except Exception:
+            self._decode_each(rest)  # finds and names the inner chunk that fails
+            raise
+        for (_, _, _, p), chunk in zip(rest, slots):
             out[p.out_selection] = chunk[p.chunk_selection]
 
     def _decode_each(self, items: list[Any]) -> None:
+        """Decode one by one, raising for the first inner chunk that fails, named (placed when ``p`` is given)."""
         inner, out, io = self.io.inner, self.out, self.io
         for key, flat, data, p in items:
             try:
                 chunk = inner.decode(data)
             except Exception as exc:
                 raise io._error(key, flat, exc) from exc
-            out[p.out_selection] = chunk[p.chunk_selection]
+            if p is not None:
+                out[p.out_selection] = chunk[p.chunk_selection]
 
 
 __all__ = ["ShardRead"]
