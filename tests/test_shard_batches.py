@@ -122,7 +122,7 @@ async def test_whole_shard_writes_and_reads_round_trip(fill: float) -> None:
     b = await aio.open_array(store, "r")
     np.testing.assert_array_equal(await b.getitem(...), data)
     # the empty inner chunk is absent from the shard's index
-    table = b._io.shards.codec.index_of_shard(await store.get("c/0/0"))  # type: ignore[union-attr]
+    table = b.chunk_io.shards.codec.index_of_shard(await store.get("c/0/0"))  # type: ignore[union-attr]
     assert int(table[0, 0]) == 2**64 - 1
     selections = [np.s_[32:96, 0:40], np.s_[0:32, 40:80], np.s_[5:90, 3:77], np.s_[::2, ::3], np.s_[64:96],
                   np.s_[:, 40:80], np.s_[33, :], (np.array([0, 40, 95]), np.array([1, 41, 79]))]
@@ -166,7 +166,7 @@ async def test_a_corrupt_inner_chunk_in_a_whole_shard_read_names_the_shard_and_c
     a = await _array(store, 0.0)
     await a.setitem(..., _data())
     shard = bytearray(await store.get("c/0/1"))  # type: ignore[arg-type]
-    table = a._io.shards.codec.index_of_shard(bytes(shard))  # type: ignore[union-attr]
+    table = a.chunk_io.shards.codec.index_of_shard(bytes(shard))  # type: ignore[union-attr]
     offset = int(table[5, 0])
     shard[offset : offset + 4] = b"\xff\xff\xff\xff"  # the frame's magic number
     await store.set("c/0/1", bytes(shard))

@@ -210,15 +210,17 @@ class _ProductIndexer:
             return
         kinds = self._kinds
         out_axes = [i for i, k in enumerate(kinds) if k != "int"]
+        every_axis = len(out_axes) == len(kinds)
+        ix = self._ix
+        # one zip per projection splits the per-axis pieces (a full read plans thousands of
+        # chunks before its first request, so this loop is kept lean)
         for combo in _product(dims):
-            coords = tuple(c[0] for c in combo)
-            chunk_sel = tuple(c[1] for c in combo)
-            out_sel = tuple(combo[i][2] for i in out_axes)
-            if self._ix:
+            coords, chunk_sel, out_all, complete = zip(*combo)
+            out_sel = out_all if every_axis else tuple(out_all[i] for i in out_axes)
+            if ix:
                 chunk_sel = np.ix_(*(_to_array(s) for s in chunk_sel))
                 out_sel = np.ix_(*(_to_array(s) for s in out_sel))
-            complete = all(c[3] for c in combo)
-            yield ChunkProjection(coords, chunk_sel, out_sel, complete)
+            yield ChunkProjection(coords, chunk_sel, out_sel, all(complete))
 
     def __len__(self) -> int:
         return self.nchunks
