@@ -121,6 +121,41 @@ async def test_chunked_response_split_across_packets(serve) -> None:
     assert (await client.request("GET", "/k", {})).body == b"hello world"
 
 
+async def test_content_length_body_split_across_packets(serve) -> None:
+    """Past its first piece a body of known length is taken as it arrives (not through the
+    parser): pieces of any size, the next request on the same connection, 1xx first."""
+    body = bytes(range(256)) * 4096  # 1 MiB
+
+    async def answer(head: bytes, _: bytes, w: asyncio.StreamWriter, n: int) -> None:
+        interim = b"HTTP/1.1 100 Continue\r\n\r\n" if b"/interim" in head else b""
+        w.write(interim + b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:10])
+        for start, end in ((10, 11), (11, 70_000), (70_000, len(body))):
+            await w.drain()
+            await asyncio.sleep(0.005)
+            w.write(body[start:end])
+
+    server, client = await serve(answer)
+    for target in ("/a", "/b", "/interim"):
+        resp = await client.request("GET", target, {})
+        assert (resp.status, resp.body) == (200, body)
+    assert server.connections == 1
+
+
+async def test_bytes_past_content_length_in_a_later_packet_raise(serve) -> None:
+    async def answer(head: bytes, _: bytes, w: asyncio.StreamWriter, n: int) -> None:
+        w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nab")
+        await w.drain()
+        await asyncio.sleep(0.01)
+        w.write(b"cdefEXTRA")
+
+    server, client = await serve(answer)
+    with pytest.raises(HTTPProtocolError, match="after the end of the response"):
+        await client.request("GET", "/k", {})
+    with pytest.raises(HTTPProtocolError):
+        await client.request("GET", "/k", {})
+    assert server.connections == 2  # the connection was dropped
+
+
 async def test_body_until_close_when_no_length(serve) -> None:
     def answer(head: bytes, body: bytes, w: asyncio.StreamWriter, n: int) -> str:
         w.write(b"HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\n\r\n<Error>boom</Error>")

@@ -169,6 +169,8 @@ class _Connection(asyncio.Protocol):
         self._by_close = False  # framed by connection close (no length, not chunked)
         self._body: list[bytes] = []
         self._size = 0
+        self._length: int | None = None
+        self._remaining = 0
         self._complete = False
         self.received_any = False
         self.keep_alive = True
@@ -186,6 +188,9 @@ class _Connection(asyncio.Protocol):
             # Bytes outside a request: the server is confused or closing; drop the connection.
             self._abort()
             return
+        if self._remaining:
+            self._take_body(data)
+            return
         try:
             parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
@@ -194,6 +199,25 @@ class _Connection(asyncio.Protocol):
             self._abort()
             return
         if self._complete:
+            self._finish()
+        elif self._length is not None and self._headers_done and not self._interim:
+            # the rest of a body of known length is the next bytes as they come: kept as
+            # received, without the parser copying each piece again
+            self._remaining = self._length - self._size
+
+    def _take_body(self, data: bytes) -> None:
+        """Bytes of the body whose length the headers gave (after the parser saw its start)."""
+        n = len(data)
+        if n > self._remaining:
+            self._fail(HTTPProtocolError("the server sent bytes after the end of the response "
+                                         "(a body longer than its Content-Length?)"))
+            self._abort()
+            return
+        self._body.append(data)
+        self._size += n
+        self._remaining -= n
+        if not self._remaining:
+            self._complete = True
             self._finish()
 
     def eof_received(self) -> bool | None:
@@ -253,6 +277,8 @@ class _Connection(asyncio.Protocol):
             raise HTTPProtocolError(f"response body of {length} bytes exceeds the limit of {self.max_body}")
         self._by_close = (length is None and status not in (204, 304)
                           and "chunked" not in self._headers.get("transfer-encoding", "").lower())
+        chunked = "chunked" in self._headers.get("transfer-encoding", "").lower()
+        self._length = int(length) if length is not None and not chunked and status not in (204, 304) else None
 
     def on_body(self, data: bytes) -> None:
         if self._complete:
@@ -279,6 +305,8 @@ class _Connection(asyncio.Protocol):
         self._status, self._interim, self._headers, self._raw, self._headers_done = 0, False, {}, [], False
         self._by_close = self._complete = False
         self._body, self._size = [], 0
+        self._length = None  # the final answer's Content-Length, once its headers are in
+        self._remaining = 0  # body bytes still to come past the parser (see data_received)
         self.received_any = False
         if body:
             self.transport.writelines((head, body))
