@@ -12,7 +12,10 @@ Stacks: azarr at its defaults; zarr-python 3 (the newest, in its own Python 3.12
 virtualenv ``.venv-peer312``, built by benchmarks/setup_peer312.sh when missing; run as a
 subprocess) on obstore and s3fs at its default concurrency and at 256; tensorstore's zarr3
 driver on its s3 kvstore at its defaults and at 256 requests in flight (``x256+cache``
-also gives it a 1 GB cache pool, so it can keep shard indexes).
+also gives it a 1 GB cache pool, so it can keep shard indexes). Every stack runs in a process
+of its own (``--in-process`` puts azarr and tensorstore in this one, as earlier versions did:
+their threads, allocations and garbage then share one interpreter and make the CPU-bound
+cases noisier).
 
     .venv/bin/python benchmarks/sharding.py [--latency 0.1] [--runs 5] [--no-peers] [--only azarr,tensorstore]
     .venv/bin/python benchmarks/sharding.py --sweep --bandwidth 50e6   # azarr's coalescing settings
@@ -178,21 +181,18 @@ def tensorstore_stack(server: Server, data: Any, concurrency: int | None, cache:
     return InProcess(f"tensorstore x{concurrency or 'default'}{'+cache' if cache else ''}", server, data, cases)
 
 
-class ZarrPeer(Stack):
-    """The newest zarr-python 3 in .venv-peer312, as a worker process measuring one run per request."""
+class WorkerStack(Stack):
+    """A stack in a process of its own, measuring one run per JSON request on its stdin: no
+    other stack's threads, allocations or garbage share its interpreter."""
 
-    def __init__(self, python: Path, server: Server, store: str, concurrency: int | None) -> None:
-        argv = [str(python), str(HERE / "sharding_zarr_peer.py"), "--url", server.url, "--store", store]
-        if concurrency:
-            argv += ["--concurrency", str(concurrency)]
+    def __init__(self, argv: list[str], what: str) -> None:
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         hello = self.proc.stdout.readline()
         if not hello:
             self.proc.wait(60)
-            raise RuntimeError(f"the zarr-python peer exited ({self.proc.returncode}) before it was ready")
-        info = json.loads(hello)
-        self.name = f"zarr {info['version']} x{info['concurrency']} {store}"
+            raise RuntimeError(f"the {what} worker exited ({self.proc.returncode}) before it was ready")
+        self.info = json.loads(hello)
 
     def once(self, case: str) -> Result:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -200,7 +200,7 @@ class ZarrPeer(Stack):
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:
-            return f"the peer process exited ({self.proc.poll()})"
+            return f"the worker process exited ({self.proc.poll()})"
         row = json.loads(line)
         if "error" in row:
             return str(row["error"])
@@ -210,6 +210,48 @@ class ZarrPeer(Stack):
         if self.proc.stdin is not None:
             self.proc.stdin.close()
         self.proc.wait(60)
+
+
+class ZarrPeer(WorkerStack):
+    """The newest zarr-python 3 in .venv-peer312, as a worker process."""
+
+    def __init__(self, python: Path, server: Server, store: str, concurrency: int | None) -> None:
+        argv = [str(python), str(HERE / "sharding_zarr_peer.py"), "--url", server.url, "--store", store]
+        if concurrency:
+            argv += ["--concurrency", str(concurrency)]
+        super().__init__(argv, "zarr-python peer")
+        self.name = f"zarr {self.info['version']} x{self.info['concurrency']} {store}"
+
+
+#: the in-process stacks a worker can run: name -> (builder, arguments after server and data)
+OWN_PROCESS = {
+    "azarr": lambda server, data: azarr_stack(server, data),
+    "tensorstore-default": lambda server, data: tensorstore_stack(server, data, None, False),
+    "tensorstore-256": lambda server, data: tensorstore_stack(server, data, 256, False),
+    "tensorstore-256-cache": lambda server, data: tensorstore_stack(server, data, 256, True),
+}
+
+
+class OwnProcess(WorkerStack):
+    """azarr or tensorstore in a worker process of its own (``sharding.py --worker KIND``)."""
+
+    def __init__(self, kind: str, server: Server) -> None:
+        super().__init__([sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--url", server.url], kind)
+        self.name = str(self.info["name"])
+
+
+def serve_worker(kind: str, url: str) -> None:
+    """The worker side of :class:`OwnProcess`: build the stack, say hello, answer one case per line."""
+    data = w5.workload()
+    stack = OWN_PROCESS[kind](argparse.Namespace(url=url), data)
+    print(json.dumps({"name": stack.name}), flush=True)
+    try:
+        for line in sys.stdin:
+            result = stack.once(json.loads(line)["case"])
+            row = {"error": result} if isinstance(result, str) else dict(zip(("seconds", "requests", "round_trips"), result))
+            print(json.dumps(row), flush=True)
+    finally:
+        stack.close()
 
 
 def run_interleaved(stacks: list[Stack], cases: tuple[str, ...], runs: int) -> dict[str, dict[str, Result]]:
@@ -283,7 +325,14 @@ def main() -> None:
     parser.add_argument("--only", default="azarr,zarr,tensorstore",
                         help="comma-separated stacks to run (azarr always runs: it is the baseline)")
     parser.add_argument("--sweep", action="store_true", help="azarr's coalescing settings instead of the peer table")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run azarr and tensorstore in this process (default: each in a process of its own)")
+    parser.add_argument("--worker", choices=sorted(OWN_PROCESS), help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        serve_worker(args.worker, args.url)
+        return
     extra = ("--bandwidth", str(args.bandwidth)) if args.bandwidth else ()
     server = Server(args.latency, "server", extra)
     data = w5.workload()
@@ -298,7 +347,10 @@ def main() -> None:
             sweep(server, data, args.runs)
             return
         only = set(args.only.split(",")) if not args.no_peers else {"azarr"}
-        stacks.append(azarr_stack(server, data))
+        def own(kind: str) -> Stack:
+            return OWN_PROCESS[kind](server, data) if args.in_process else OwnProcess(kind, server)
+
+        stacks.append(own("azarr"))
         python = peer_python() if "zarr" in only else None
         for store in ("obstore", "s3fs") if python is not None else ():
             for conc in (None, 256):
@@ -306,11 +358,11 @@ def main() -> None:
                     stacks.append(ZarrPeer(python, server, store, conc))  # type: ignore[arg-type]
                 except Exception as exc:  # noqa: BLE001 - a peer that cannot run here is reported, not hidden
                     print(f"zarr-python 3 {store} x{conc or 'default'}: could not run: {type(exc).__name__}: {exc}")
-        for conc, cache in ((None, False), (256, False), (256, True)) if "tensorstore" in only else ():
+        for kind in ("tensorstore-default", "tensorstore-256", "tensorstore-256-cache") if "tensorstore" in only else ():
             try:
-                stacks.append(tensorstore_stack(server, data, conc, cache))
+                stacks.append(own(kind))
             except Exception as exc:  # noqa: BLE001 - reported, not hidden
-                print(f"tensorstore x{conc or 'default'}: could not run: {type(exc).__name__}: {exc}")
+                print(f"{kind}: could not run: {type(exc).__name__}: {exc}")
         results = run_interleaved(stacks, w5.CASES, args.runs)
         print(f"{'stack':<28}{'case':<14}{'median s':>9}{'requests':>10}{'trips':>7}{'x azarr':>9}")
         base = results[stacks[0].name]
