@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -108,13 +108,21 @@ async def test_put_sends_body_with_content_length(serve) -> None:
     assert b"Content-Length: 0\r\n" in server.requests[1]
 
 
-async def test_chunked_response_split_across_packets(serve) -> None:
+def _in_two_packets(first: bytes, second: bytes) -> Callable[..., Awaitable[None]]:
+    """An answer sent as two writes 10 ms apart (the client sees two reads)."""
+
     async def answer(head: bytes, body: bytes, w: asyncio.StreamWriter, n: int) -> None:
-        w.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel")
+        w.write(first)
         await w.drain()
         await asyncio.sleep(0.01)
-        w.write(b"lo\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")
+        w.write(second)
 
+    return answer
+
+
+async def test_chunked_response_split_across_packets(serve) -> None:
+    answer = _in_two_packets(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+                             b"lo\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")
     _, client = await serve(answer)
     resp = await client.request("GET", "/k", {})
     assert resp.body == b"hello world"
@@ -142,13 +150,7 @@ async def test_content_length_body_split_across_packets(serve) -> None:
 
 
 async def test_bytes_past_content_length_in_a_later_packet_raise(serve) -> None:
-    async def answer(head: bytes, _: bytes, w: asyncio.StreamWriter, n: int) -> None:
-        w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nab")
-        await w.drain()
-        await asyncio.sleep(0.01)
-        w.write(b"cdefEXTRA")
-
-    server, client = await serve(answer)
+    server, client = await serve(_in_two_packets(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nab", b"cdefEXTRA"))
     with pytest.raises(HTTPProtocolError, match="after the end of the response"):
         await client.request("GET", "/k", {})
     with pytest.raises(HTTPProtocolError):
