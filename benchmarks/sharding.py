@@ -223,7 +223,7 @@ class ZarrPeer(WorkerStack):
         self.name = f"zarr {self.info['version']} x{self.info['concurrency']} {store}"
 
 
-#: the in-process stacks a worker can run: name -> (builder, arguments after server and data)
+#: the stacks a worker process can run: name -> builder(server, data)
 OWN_PROCESS = {
     "azarr": lambda server, data: azarr_stack(server, data),
     "tensorstore-default": lambda server, data: tensorstore_stack(server, data, None, False),

@@ -59,6 +59,21 @@ def _zstd_decompressor() -> Any:
         return _ZSTD_LOCAL.decompressor
 
 
+def _zstd_compressor(level: int, checksum: bool) -> Any:
+    """This thread's python-zstandard compressor for ``level``/``checksum`` (not thread-safe either)."""
+    compressors = getattr(_ZSTD_LOCAL, "compressors", None)
+    if compressors is None:
+        compressors = _ZSTD_LOCAL.compressors = {}
+    compressor = compressors.get((level, checksum))
+    if compressor is None:
+        import zstandard
+
+        compressor = compressors[(level, checksum)] = zstandard.ZstdCompressor(
+            level=level, write_checksum=checksum, write_content_size=True
+        )
+    return compressor
+
+
 #: "small" chunks go through python-zstandard: up to this many input bytes its frames are
 #: byte-identical to numcodecs' (zarr-python's) at every level (beyond, numcodecs sizes its
 #: blocks differently), and for them it costs less per call than numcodecs' decompress-into
@@ -74,15 +89,7 @@ def zstd_encode(data: Buffer, level: int, checksum: bool) -> Buffer:
     """
     buf = _readable(data)
     if len(buf) <= _ZSTD_SMALL:
-        compressors = _ZSTD_LOCAL.__dict__.setdefault("compressors", {})
-        compressor = compressors.get((level, checksum))
-        if compressor is None:
-            import zstandard
-
-            compressor = compressors[(level, checksum)] = zstandard.ZstdCompressor(
-                level=level, write_checksum=checksum, write_content_size=True
-            )
-        return compressor.compress(buf)  # type: ignore[no-any-return]
+        return _zstd_compressor(level, checksum).compress(buf)  # type: ignore[no-any-return]
     import numcodecs.zstd
 
     return numcodecs.zstd.compress(buf, level, checksum)  # type: ignore[no-any-return]

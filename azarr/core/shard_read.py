@@ -47,7 +47,7 @@ class _Decoder:
             self.futures.append(loop.run_in_executor(codec_pool(), self.decode, self.batch))
             self.batch, self.batch_bytes = [], 0
 
-    def add_job(self, job: Callable[[], None], nbytes: int) -> None:
+    def add_job(self, job: Callable[[], None]) -> None:
         """Run ``job`` (a whole shard's worth of decoding) in the codec pool on its own."""
         loop = asyncio.get_running_loop()
         self.futures.append(loop.run_in_executor(codec_pool(), job))
@@ -210,7 +210,7 @@ class ShardRead:
         self.io.cache.put(sh.key, raw.tobytes(), table)
         needed, sh.needed = sh.needed, {}
         if needed:  # the whole shard is one job for a codec thread: decode in a batch, place at once
-            self.decoder.add_job(partial(self._decode_shard, sh.key, view, table, needed), len(view))
+            self.decoder.add_job(partial(self._decode_shard, sh.key, view, table, needed))
 
     def _decode_shard(self, key: str, view: memoryview, table: np.ndarray, needed: dict[int, Any]) -> None:
         """Decode the ``needed`` inner chunks of a whole shard and place them (a codec thread).

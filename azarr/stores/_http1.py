@@ -275,10 +275,10 @@ class _Connection(asyncio.Protocol):
         length = self._headers.get("content-length")
         if length is not None and int(length) > self.max_body:  # llhttp has checked it is digits
             raise HTTPProtocolError(f"response body of {length} bytes exceeds the limit of {self.max_body}")
-        self._by_close = (length is None and status not in (204, 304)
-                          and "chunked" not in self._headers.get("transfer-encoding", "").lower())
         chunked = "chunked" in self._headers.get("transfer-encoding", "").lower()
-        self._length = int(length) if length is not None and not chunked and status not in (204, 304) else None
+        has_body = status not in (204, 304)
+        self._by_close = length is None and has_body and not chunked
+        self._length = int(length) if length is not None and has_body and not chunked else None
 
     def on_body(self, data: bytes) -> None:
         if self._complete:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -50,8 +51,6 @@ def main() -> None:
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, required=True)
     args = parser.parse_args()
-    import os
-
     os.environ.setdefault("MOTO_PORT", str(args.port))
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(args.host, args.port, SerialWrites(app), threaded=True, request_handler=MotoRequestHandler)
