@@ -286,7 +286,9 @@ class ShardingCodec(ArrayBytesCodec):
             raise CodecError(f"shard index: {exc}") from exc
         except Exception as exc:
             raise CodecError(f"shard index failed to decode: {type(exc).__name__}: {exc}") from exc
-        table = np.asarray(table, dtype=np.uint64).reshape(-1, 2)
+        # a copy: decoding may give a view of ``data``, and a cached index must not keep the
+        # shard it was read from (megabytes) alive
+        table = np.array(table, dtype=np.uint64).reshape(-1, 2)
         offsets, lengths = table[:, 0], table[:, 1]
         empty_off, empty_len = offsets == MAX_UINT64, lengths == MAX_UINT64
         if np.any(empty_off != empty_len):

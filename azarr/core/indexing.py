@@ -204,10 +204,23 @@ class _ProductIndexer:
         self._ix = n_arrays >= 2
 
     def __iter__(self) -> Iterator[ChunkProjection]:
-        dims = self._dims
-        if not dims:
+        if not self._dims:
             yield ChunkProjection((), (), (), True)
             return
+        yield from self.projections(self._dims)
+
+    @property
+    def axis_pieces(self) -> list[Any] | None:
+        """Per axis, the pieces ``(chunk index, chunk selection, output slice, complete)`` the
+        selection cuts from that axis's chunks, when every axis is a plain slice (the output
+        keeps every axis, each piece's output is a slice); None otherwise."""
+        if not self._dims or any(k != "slice" for k in self._kinds):
+            return None
+        return self._dims
+
+    def projections(self, dims: list[Any]) -> Iterator[ChunkProjection]:
+        """The projections of the outer product of ``dims``: per axis, pieces (or a subset of
+        them) as this indexer cuts them (a sharded read plans some shards' inner chunks only)."""
         kinds = self._kinds
         out_axes = [i for i, k in enumerate(kinds) if k != "int"]
         every_axis = len(out_axes) == len(kinds)

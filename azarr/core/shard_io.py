@@ -38,6 +38,7 @@ is deleted.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -60,6 +61,10 @@ from azarr.core.shard_read import ShardRead
 from azarr.errors import CodecError
 from azarr.stores.base import Store
 from azarr.stores.ranges import ByteRange, Range, SuffixRange
+
+
+#: Axes cut into more inner-chunk pieces than this are planned chunk by chunk (lazily).
+_PLANNED_AXIS = 1 << 16
 
 
 class ShardIO:
@@ -118,6 +123,62 @@ class ShardIO:
                 sh = shards[coords] = Shard(key(coords), coords)
             sh.needed[flat] = p
         return {sh.key: sh for sh in shards.values()}
+
+    def plan(self, indexer: Any, out: np.ndarray) -> dict[str, Shard]:
+        """The shards a read of ``indexer`` into ``out`` touches, by key.
+
+        A shard that a selection of plain slices covers whole (every inner chunk, all of it
+        in bounds) gets its ``block`` of ``out`` and no per-inner-chunk projections: a full
+        read of a big array plans one entry per shard, not thousands of inner chunks, on the
+        event loop before its first request. The other shards' inner chunks are projected as
+        :meth:`group` does.
+        """
+        axes = self._shard_axes(indexer)
+        if axes is None:
+            return self.group(list(indexer))
+        shards: dict[str, Shard] = {}
+        rest: list[Any] = []
+        key = self.io.key
+        for combo in itertools.product(*axes):
+            if all(whole for _, _, whole in combo):
+                coords = tuple(s for s, _, _ in combo)
+                sh = Shard(key(coords), coords)
+                sh.block = out[tuple(slice(pieces[0][2].start, pieces[-1][2].stop) for _, pieces, _ in combo)]
+                sh.pieces = [pieces for _, pieces, _ in combo]
+                shards[sh.key] = sh
+            else:
+                rest.extend(indexer.projections([pieces for _, pieces, _ in combo]))
+        if rest:
+            shards.update(self.group(rest))
+        return shards
+
+    def _shard_axes(self, indexer: Any) -> list[list[tuple[int, list[Any], bool]]] | None:
+        """Per axis, the selection's inner-chunk pieces grouped by shard: ``(shard index,
+        pieces, the shard's whole in-bounds extent along this axis)``; None when the selection
+        is not plain slices, an axis is huge, or no shard is covered whole."""
+        dims = getattr(indexer, "axis_pieces", None)
+        if dims is None or not self.per_shard or any(d.count > _PLANNED_AXIS for d in dims):
+            return None
+        axes: list[list[tuple[int, list[Any], bool]]] = []
+        for dim, per, shard, size in zip(dims, self.per_shard, self.shard_shape, self.io.metadata.shape):
+            groups: dict[int, list[Any]] = {}
+            for piece in dim:
+                groups.setdefault(piece[0] // per, []).append(piece)
+            axes.append([
+                (s, pieces, (s + 1) * shard <= size and len(pieces) == per and all(p[3] for p in pieces))
+                for s, pieces in groups.items()
+            ])
+        if not all(any(whole for _, _, whole in axis) for axis in axes):
+            return None
+        return axes
+
+    def projections_of(self, indexer: Any, sh: Shard) -> None:
+        """Give a planned whole shard (:meth:`plan`) its per-inner-chunk projections after all."""
+        if sh.pieces is None:
+            return
+        for flat_sh in self.group(list(indexer.projections(sh.pieces))).values():
+            sh.needed.update(flat_sh.needed)
+        sh.block = sh.pieces = None
 
     def tiled_block(self, arr: np.ndarray, needed: dict[int, Any]) -> np.ndarray | None:
         """The block of ``arr`` that a shard's inner chunks tile exactly, if they do.
@@ -199,9 +260,9 @@ class ShardIO:
     ) -> Any:
         """Read the selection (see the module docstring); ``extra_keys``/``verify`` as ChunkIO.read."""
         out = allocate(tuple(indexer.buffer_shape), self.io.dtype, f"selection of {self.io.name}")
-        projections = list(indexer)
-        if projections:
-            await ShardRead(self, out, projections, list(extra_keys), verify).run()
+        shards = self.plan(indexer, out)
+        if shards:
+            await ShardRead(self, out, indexer, shards, list(extra_keys), verify).run()
         result = out.reshape(indexer.shape)
         if result.ndim == 0:
             return result[()]

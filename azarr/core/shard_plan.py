@@ -133,7 +133,7 @@ def coalesce(pieces: Iterable[Piece], gap: int, max_span: int) -> list[tuple[int
 class Shard:
     """One shard touched by a read: what it needs and where its read stands."""
 
-    __slots__ = ("answered", "cached", "coords", "empties", "key", "needed", "pending", "state")
+    __slots__ = ("answered", "block", "cached", "coords", "empties", "key", "needed", "pending", "pieces", "state")
 
     def __init__(self, key: str, coords: tuple[int, ...]) -> None:
         self.key = key
@@ -144,6 +144,10 @@ class Shard:
         self.pending: list[tuple[int, list[Piece], bytes]] = []  # ranges that arrived before verification
         self.empties: list[int] = []  # needed chunks the cached index says are not stored
         self.answered = False
+        # a shard read whole into one block of the output (ShardIO.plan): its block, and the
+        # per-axis pieces its inner-chunk projections come from if it must be read otherwise
+        self.block: np.ndarray | None = None
+        self.pieces: list[Any] | None = None
 
 
 __all__ = [

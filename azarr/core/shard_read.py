@@ -70,7 +70,8 @@ class ShardRead:
         self,
         io: ShardIO,
         out: np.ndarray,
-        projections: list[Any],
+        indexer: Any,
+        shards: dict[str, Shard],
         extra: list[str],
         verify: Callable[[dict[str, bytes]], None] | None,
     ) -> None:
@@ -79,7 +80,8 @@ class ShardRead:
         self.fill = io.io.fill
         self.extra = extra
         self.verify = verify
-        self.shards = io.group(projections)
+        self.indexer = indexer
+        self.shards = shards  # ShardIO.plan: whole shards carry an output block, the rest projections
         self.handlers: dict[RangeRequest, Callable[[bytes], None]] = {}
         self.next_wave: list[tuple[RangeRequest, Callable[[bytes], None]]] = []
         self.decoder = _Decoder(self._decode_into)
@@ -133,15 +135,23 @@ class ShardRead:
     def _first_wave(self) -> list[RangeRequest]:
         io, options = self.io, self.io.options
         requests: list[RangeRequest] = []
+        whole_ok = options.whole_fraction <= 1
         for sh in self.shards.values():
             sh.cached = io.cache.get(sh.key)
+            if sh.block is not None and not whole_ok:
+                io.projections_of(self.indexer, sh)  # read by its index after all
             if sh.cached is None:
-                if len(sh.needed) >= options.whole_fraction * io.inner_in_bounds(sh.coords):
+                if sh.block is not None or len(sh.needed) >= options.whole_fraction * io.inner_in_bounds(sh.coords):
                     self._ask((sh.key, None), partial(self._on_whole, sh), requests)
                 else:
                     self._ask((sh.key, io.index_range), partial(self._on_index, sh), requests)
                 continue
             table = sh.cached[1]
+            if sh.block is not None:
+                if bool((table[:, 0] != MAX_UINT64).any()):
+                    self._ask((sh.key, None), partial(self._on_whole, sh), requests)
+                    continue
+                io.projections_of(self.indexer, sh)  # nothing stored: checked through its index
             ranges, empties = self._plan(sh, table)
             needed_bytes = sum(end - start for start, end, _ in ranges)
             stored = table[table[:, 0] != MAX_UINT64]
@@ -175,6 +185,7 @@ class ShardRead:
     def _request_data(self, sh: Shard, table: np.ndarray) -> None:
         """With a current index: fill the empty entries, ask for the rest in the next wave."""
         sh.state = "ready"
+        self.io.projections_of(self.indexer, sh)
         ranges, empties = self._plan(sh, table)
         for flat in empties:
             self._fill(sh, flat)
@@ -208,6 +219,10 @@ class ShardRead:
         n = codec.index_nbytes
         raw = view[:n] if codec.index_location == "start" else view[len(view) - n :]
         self.io.cache.put(sh.key, raw.tobytes(), table)
+        if sh.block is not None:
+            block, sh.block, sh.pieces = sh.block, None, None
+            self.decoder.add_job(partial(self._decode_block, sh.key, view, table, block))
+            return
         needed, sh.needed = sh.needed, {}
         if needed:  # the whole shard is one job for a codec thread: decode in a batch, place at once
             self.decoder.add_job(partial(self._decode_shard, sh.key, view, table, needed))
@@ -247,6 +262,36 @@ class ShardRead:
             self._decode_each([(key, int(flats[i]), frame, None) for i, frame in zip(kept.tolist(), frames)])
             raise
         if target is not slots:
+            slots[kept] = target
+            slots[~stored] = self.fill
+        io.untile(slots, block)
+
+    def _decode_block(self, key: str, view: memoryview, table: np.ndarray, block: np.ndarray) -> None:
+        """Decode every inner chunk of a whole shard into its ``block`` of the output (a codec
+        thread): straight into it when the inner chunks are its contiguous rows and all are
+        stored, else in one batch and one strided copy."""
+        io = self.io
+        offsets, lengths = table[:, 0], table[:, 1]
+        stored = offsets != MAX_UINT64
+        kept = np.flatnonzero(stored)
+        frames = [view[o : o + n] for o, n in zip(offsets[kept].tolist(), lengths[kept].tolist())]
+        count = len(offsets)
+        direct = len(kept) == count and io.tiles_contiguously(block)
+        if direct:
+            target = block.reshape(count, *io.inner_shape)
+        else:
+            target = np.empty((len(kept), *io.inner_shape), dtype=io.inner.spec.dtype)
+        try:
+            io.inner.decode_batch(frames, target)
+        except Exception:
+            self._decode_each([(key, flat, frame, None) for flat, frame in zip(kept.tolist(), frames)])
+            raise
+        if direct:
+            return
+        if len(kept) == count:
+            slots = target
+        else:
+            slots = np.empty((count, *io.inner_shape), dtype=target.dtype)
             slots[kept] = target
             slots[~stored] = self.fill
         io.untile(slots, block)
@@ -304,6 +349,9 @@ class ShardRead:
             self.out[p.out_selection] = self.fill
 
     def _fill_all(self, sh: Shard) -> None:
+        if sh.block is not None:
+            sh.block[...] = self.fill
+            sh.block = sh.pieces = None
         for flat in list(sh.needed):
             self._fill(sh, flat)
 
