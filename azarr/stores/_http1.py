@@ -294,7 +294,7 @@ class _Connection(asyncio.BufferedProtocol):
             if self._length >= _READ_SIZE:
                 body = self._pool.take(self._length)
                 body[: self._size] = b"".join(self._body)
-                self._body = [body]
+                self._body = [body]  # type: ignore[list-item]  # a bytearray body (see Response)
                 self._into = memoryview(body)
 
     def _take_body(self, data: bytes | memoryview) -> None:
