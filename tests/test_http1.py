@@ -519,3 +519,57 @@ async def test_https_through_a_proxy_tunnels_with_connect(serve, tls_pair: tuple
 def test_only_http_proxies_are_supported() -> None:
     with pytest.raises(ValueError, match="only http:// proxies"):
         HTTPClient("http://example.com", proxy="socks5://127.0.0.1:1080")
+
+
+# --- big bodies: read straight into pooled buffers -------------------------------------------
+
+
+async def test_big_bodies_are_bytearrays_and_a_held_one_is_never_reused(serve) -> None:
+    """Bodies of 256 KiB or more arrive in a buffer of their own (a bytearray); one the caller
+    still holds keeps its bytes while later answers of the same size arrive."""
+    bodies = [bytes([i]) * (300_000 + i) for i in range(4)]
+    small = b"small" * 100
+    _, client = await serve(lambda head, body, w, n: w.write(_ok(bodies[int(head[8:9])] if b"/big" in head else small)))
+    held = []
+    for i in range(4):
+        resp = await client.request("GET", f"/big{i}", {})
+        assert isinstance(resp.body, bytearray) and resp.body == bodies[i]
+        held.append(resp.body)
+    assert len({id(b) for b in held}) == 4  # four distinct buffers: none handed out twice
+    assert [bytes(b) for b in held] == bodies  # untouched by the answers after them
+    resp = await client.request("GET", "/small", {})
+    assert type(resp.body) is bytes and resp.body == small
+
+
+async def test_a_released_big_body_buffer_is_reused(serve) -> None:
+    body = bytes(range(256)) * 2000  # 512,000 bytes
+    shorter = body[:480_000]
+    _, client = await serve(lambda head, b, w, n: w.write(_ok(shorter if b"/short" in head else body)))
+    first = (await client.request("GET", "/k", {})).body
+    address = id(first)
+    view = memoryview(first)  # a view holds the buffer too
+    second = (await client.request("GET", "/k", {})).body
+    assert id(second) != address and first == body == second
+    del first, view
+    third = (await client.request("GET", "/short", {})).body  # a smaller answer fits the released buffer
+    assert id(third) == address and third == shorter and len(third) == 480_000
+
+
+def test_body_pool_bounds_and_sizes() -> None:
+    from azarr.stores._http1 import _BodyPool
+
+    pool = _BodyPool(max_bytes=1_000_000)
+    a = pool.take(600_000)
+    b = pool.take(600_000)  # beyond the bound: handed out, not kept
+    assert len(a) == len(b) == 600_000 and pool._bytes == 600_000
+    address = id(a)
+    del a, b
+    c = pool.take(500_000)  # fits the kept one (allocation within 2x): reused, shortened
+    assert id(c) == address and len(c) == 500_000
+    del c
+    d = pool.take(700_000)  # grown in place within its allocation? no: 700,000 > its 600,001 bytes
+    assert id(d) != address and len(d) == 700_000
+    e = pool.take(100_000)  # far smaller than the free one: a buffer of its own
+    assert len(e) == 100_000
+    pool.clear()
+    assert pool._bytes == 0 and not pool._buffers
