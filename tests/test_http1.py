@@ -561,7 +561,7 @@ def test_body_pool_bounds_and_sizes() -> None:
     pool = _BodyPool(max_bytes=1_000_000)
     a = pool.take(600_000)
     b = pool.take(600_000)  # beyond the bound: handed out, not kept
-    assert len(a) == len(b) == 600_000 and pool._bytes == 600_000
+    assert len(a) == len(b) == 600_000 and pool._bytes == a.__alloc__() and len(pool._buffers) == 1
     address = id(a)
     del a, b
     c = pool.take(500_000)  # fits the kept one (allocation within 2x): reused, shortened
@@ -571,5 +571,9 @@ def test_body_pool_bounds_and_sizes() -> None:
     assert id(d) != address and len(d) == 700_000
     e = pool.take(100_000)  # far smaller than the free one: a buffer of its own
     assert len(e) == 100_000
+    del d, e
+    # the pool is full of free buffers of sizes no longer asked for: they make room
+    f = pool.take(900_000)
+    assert pool._buffers == [f] and pool._bytes == f.__alloc__()
     pool.clear()
     assert pool._bytes == 0 and not pool._buffers

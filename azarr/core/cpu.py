@@ -4,10 +4,14 @@ thread pool (numcodecs' compressors release the GIL, so decoding overlaps the ne
 from __future__ import annotations
 
 import asyncio
+import math
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+import numpy as np
 
 #: below this many stored bytes per operation, a thread hop costs more than the codec work
 INLINE_BYTES = 1 << 20
@@ -48,4 +52,30 @@ async def run_cpu(work: list[Any], fn: Callable[[list[Any]], object], nbytes: in
     await asyncio.gather(*(loop.run_in_executor(pool, fn, g) for g in groups))
 
 
-__all__ = ["INLINE_BYTES", "codec_pool", "run_cpu"]
+# --- per-thread scratch ---------------------------------------------------------------------
+
+#: the most bytes a thread keeps as scratch between jobs (bigger needs get fresh arrays)
+SCRATCH_MAX = 64 << 20
+
+_SCRATCH = threading.local()
+
+
+def scratch(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialised array that this thread reuses from job to job.
+
+    For the intermediate copy of a job that is done with it before the thread takes its
+    next job (a shard's inner chunks between the output and the codec): a fresh array of
+    megabytes costs a page fault per 4 KiB page on first touch, every time, because the
+    allocator hands big blocks back to the system when they are freed. Never for object
+    dtypes, nor for anything returned or kept.
+    """
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > SCRATCH_MAX or dtype.hasobject:
+        return np.empty(shape, dtype=dtype)
+    buf: np.ndarray | None = getattr(_SCRATCH, "buf", None)
+    if buf is None or buf.nbytes < nbytes:
+        buf = _SCRATCH.buf = np.empty(nbytes, dtype=np.uint8)
+    return buf[:nbytes].view(dtype).reshape(shape)
+
+
+__all__ = ["INLINE_BYTES", "SCRATCH_MAX", "codec_pool", "run_cpu", "scratch"]

@@ -55,7 +55,7 @@ from azarr.core.chunk_io import (
     is_fill,
     read_merge_write,
 )
-from azarr.core.cpu import INLINE_BYTES, run_cpu
+from azarr.core.cpu import INLINE_BYTES, run_cpu, scratch
 from azarr.core.shard_plan import DEFAULT_SHARD_OPTIONS, IndexCache, Shard, ShardReadOptions
 from azarr.core.shard_read import ShardRead
 from azarr.errors import CodecError
@@ -125,13 +125,13 @@ class ShardIO:
         return {sh.key: sh for sh in shards.values()}
 
     def plan(self, indexer: Any, out: np.ndarray) -> dict[str, Shard]:
-        """The shards a read of ``indexer`` into ``out`` touches, by key.
+        """The shards a read of ``indexer`` into ``out`` (or a write of ``out``) touches, by key.
 
         A shard that a selection of plain slices covers whole (every inner chunk, all of it
         in bounds) gets its ``block`` of ``out`` and no per-inner-chunk projections: a full
-        read of a big array plans one entry per shard, not thousands of inner chunks, on the
-        event loop before its first request. The other shards' inner chunks are projected as
-        :meth:`group` does.
+        read or write of a big array plans one entry per shard, not thousands of inner
+        chunks, on the event loop before its first request. The other shards' inner chunks
+        are projected as :meth:`group` does.
         """
         axes = self._shard_axes(indexer)
         if axes is None:
@@ -221,12 +221,14 @@ class ShardIO:
         return split, interleave
 
     def tile(self, block: np.ndarray) -> np.ndarray:
-        """A shard's block -> its inner chunks in C order, ``(inner_count, *inner_shape)``, one copy."""
+        """A shard's block -> its inner chunks in C order, ``(inner_count, *inner_shape)``, one copy
+        (into this thread's :func:`~azarr.core.cpu.scratch`: use it before the thread's next job)."""
         split, interleave = self._grid_axes()
         nd = len(self.inner_shape)
         back = tuple(interleave.index(a) for a in range(2 * nd))
-        tiles = np.ascontiguousarray(block.reshape(split).transpose(back))
-        return tiles.reshape(self.codec.inner_count, *self.inner_shape)
+        tiles = scratch((self.codec.inner_count, *self.inner_shape), block.dtype)
+        tiles.reshape(tuple(split[a] for a in back))[...] = block.reshape(split).transpose(back)
+        return tiles
 
     def untile(self, chunks: np.ndarray, block: np.ndarray) -> None:
         """Inner chunks in C order, ``(inner_count, *inner_shape)`` -> a shard's ``block`` of the output."""
@@ -280,14 +282,16 @@ class ShardIO:
         rounds, then :class:`~azarr.errors.WriteConflictError`), so writers of disjoint
         regions that share a shard both land.
         """
-        projections = list(indexer)
-        if not projections:
+        shards = self.plan(indexer, values)
+        if not shards:
             return
-        shards = self.group(projections)
+        if self.io.dtype.kind == "O" or values.dtype != self.io.dtype:
+            for sh in shards.values():  # built inner chunk by inner chunk
+                self.projections_of(indexer, sh)
         partial = {
             sh.key
             for sh in shards.values()
-            if len(sh.needed) < self.inner_in_bounds(sh.coords)
+            if sh.block is None and len(sh.needed) < self.inner_in_bounds(sh.coords)
             or not all(p.is_complete_chunk for p in sh.needed.values())
         }
         store = self.store
@@ -338,7 +342,7 @@ class ShardIO:
             encoded: dict[int, Any] = {}
             old = existing.get(sh.key)
             if old is None and fast:
-                block = self.tiled_block(values, sh.needed)
+                block = sh.block if sh.block is not None else self.tiled_block(values, sh.needed)
                 if block is not None:
                     return build_tiled(sh, block)
             if old is not None:
@@ -390,7 +394,8 @@ class ShardIO:
         return build
 
     def _nbytes(self, work: list[Shard]) -> int:
-        return sum(len(sh.needed) for sh in work) * math.prod(self.inner_shape) * self.io.dtype.itemsize
+        inner = math.prod(self.inner_shape) * self.io.dtype.itemsize
+        return sum(sh.block.nbytes if sh.block is not None else len(sh.needed) * inner for sh in work)
 
     def _remember(self, new_indexes: dict[str, tuple[bytes, np.ndarray] | None]) -> None:
         for key, entry in new_indexes.items():

@@ -17,7 +17,7 @@ import numpy as np
 
 from azarr.codecs.sharding import MAX_UINT64
 from azarr.core.chunk_io import whole_chunk_view
-from azarr.core.cpu import INLINE_BYTES, codec_pool, run_cpu
+from azarr.core.cpu import INLINE_BYTES, codec_pool, run_cpu, scratch
 from azarr.core.shard_plan import Piece, Shard, coalesce
 from azarr.errors import CodecError
 from azarr.stores.ranges import ByteRange, RangeRequest
@@ -254,7 +254,7 @@ class ShardRead:
         stored = offsets != MAX_UINT64
         kept = np.flatnonzero(stored)
         frames = [view[o : o + n] for o, n in zip(offsets[kept].tolist(), lengths[kept].tolist())]
-        slots = np.empty((len(flats), *io.inner_shape), dtype=io.inner.spec.dtype)
+        slots = scratch((len(flats), *io.inner_shape), io.inner.spec.dtype)
         target = slots if len(kept) == len(flats) else np.empty((len(kept), *io.inner_shape), dtype=slots.dtype)
         try:
             io.inner.decode_batch(frames, target)
@@ -280,7 +280,7 @@ class ShardRead:
         if direct:
             target = block.reshape(count, *io.inner_shape)
         else:
-            target = np.empty((len(kept), *io.inner_shape), dtype=io.inner.spec.dtype)
+            target = scratch((len(kept), *io.inner_shape), io.inner.spec.dtype)
         try:
             io.inner.decode_batch(frames, target)
         except Exception:

@@ -196,10 +196,25 @@ class _BodyPool:
                 best.extend(bytes(size - len(best)))
             return best
         buf = bytearray(size)
+        if size > self.max_bytes:
+            return buf
+        if self._bytes + size > self.max_bytes:
+            self._evict(size)
         if self._bytes + size <= self.max_bytes:
             self._buffers.append(buf)
-            self._bytes += size
+            self._bytes += buf.__alloc__()  # constant: reuse stays within the allocation
         return buf
+
+    def _evict(self, size: int) -> None:
+        """Drop free buffers, oldest first, until ``size`` more bytes fit (buffers of sizes
+        no longer asked for must not keep the pool full)."""
+        kept: list[bytearray] = []
+        for buf in self._buffers:
+            if self._bytes + size > self.max_bytes and sys.getrefcount(buf) == 3:
+                self._bytes -= buf.__alloc__()
+            else:
+                kept.append(buf)
+        self._buffers = kept
 
     def clear(self) -> None:
         """Forget every buffer (those still in use stay with their holders)."""
