@@ -26,7 +26,7 @@ import numpy as np
 from azarr.codecs import CodecPipeline
 from azarr.codecs.pipeline import byte_view
 from azarr.codecs.sharding import sole_sharding_codec
-from azarr.core.cpu import INLINE_BYTES, codec_pool, run_cpu
+from azarr.core.cpu import INLINE_BYTES, codec_pool, prefault, run_cpu
 from azarr.core.hierarchy import doc_key
 from azarr.errors import CodecError, TooLargeError, WriteConflictError
 from azarr.stores.base import Store
@@ -459,6 +459,8 @@ class ChunkIO:
         if self.shards is not None:
             return await self.shards.read(indexer, extra_keys, verify)
         out = allocate(tuple(indexer.buffer_shape), self.dtype, f"selection of {self.name}")
+        if not self.store.reads_sync():
+            prefault(out)  # mapped while the first wave is in flight
         projections = iter(indexer)
         extra = list(extra_keys)
         while wave := list(itertools.islice(projections, WAVE)):

@@ -4,8 +4,11 @@ thread pool (numcodecs' compressors release the GIL, so decoding overlaps the ne
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import math
+import mmap
 import os
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -78,4 +81,70 @@ def scratch(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     return buf[:nbytes].view(dtype).reshape(shape)
 
 
-__all__ = ["INLINE_BYTES", "SCRATCH_MAX", "codec_pool", "run_cpu", "scratch"]
+# --- mapping a new output while the first requests are in flight ----------------------------
+
+#: outputs at least this big are mapped ahead (smaller ones fault in a few pages as they fill)
+PREFAULT_MIN = 1 << 20
+_PREFAULT_PIECE = 8 << 20
+_MADV_POPULATE_WRITE = 23  # Linux 5.14+: map pages writable without touching their contents
+
+_PREFAULTER: ThreadPoolExecutor | None = None
+_madvise: Any = None  # libc's madvise, once found; False where there is none
+
+
+def _libc_madvise() -> Any:
+    global _madvise
+    if _madvise is None:
+        _madvise = False
+        if sys.platform.startswith("linux"):
+            try:
+                fn = ctypes.CDLL(None, use_errno=True).madvise
+                fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+                fn.restype = ctypes.c_int
+                _madvise = fn
+            except (OSError, AttributeError):
+                pass
+    return _madvise
+
+
+def _populate(arr: np.ndarray, start: int, length: int) -> None:
+    """Map ``length`` bytes from address ``start`` (inside ``arr``, which this call keeps alive)."""
+    global _madvise
+    fn = _libc_madvise()
+    if fn and fn(start, length, _MADV_POPULATE_WRITE) != 0 and ctypes.get_errno() == 22:
+        _madvise = False  # EINVAL: a kernel without MADV_POPULATE_WRITE; stop asking
+
+
+def prefault(arr: np.ndarray) -> None:
+    """Have the pages of a new, still unwritten output mapped by a background thread.
+
+    A fresh array of megabytes costs a page fault per page on its first write (several
+    microseconds each on a virtual machine, more where the kernel compacts memory for
+    huge pages), and without this those faults land in the decoding that follows the
+    last response, where the read waits for them. Started as the first requests go out,
+    the mapping runs while the read waits for the network. ``MADV_POPULATE_WRITE`` never
+    changes the contents, so decoders may write the same pages meanwhile. Linux only; a
+    no-op elsewhere, for small arrays, and for object arrays.
+    """
+    if arr.nbytes < PREFAULT_MIN or arr.dtype.hasobject or not _libc_madvise():
+        return
+    global _PREFAULTER
+    if _PREFAULTER is None:
+        _PREFAULTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="azarr-prefault")
+    page = mmap.PAGESIZE
+    base = arr.__array_interface__["data"][0]
+    start = -(-base // page) * page
+    end = (base + arr.nbytes) // page * page
+    for lo in range(start, end, _PREFAULT_PIECE):
+        _PREFAULTER.submit(_populate, arr, lo, min(_PREFAULT_PIECE, end - lo))
+
+
+def _reset_prefaulter_after_fork() -> None:
+    global _PREFAULTER
+    _PREFAULTER = None
+
+
+os.register_at_fork(after_in_child=_reset_prefaulter_after_fork)
+
+
+__all__ = ["INLINE_BYTES", "PREFAULT_MIN", "SCRATCH_MAX", "codec_pool", "prefault", "run_cpu", "scratch"]

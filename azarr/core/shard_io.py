@@ -55,7 +55,7 @@ from azarr.core.chunk_io import (
     is_fill,
     read_merge_write,
 )
-from azarr.core.cpu import INLINE_BYTES, run_cpu, scratch
+from azarr.core.cpu import INLINE_BYTES, prefault, run_cpu, scratch
 from azarr.core.shard_plan import DEFAULT_SHARD_OPTIONS, IndexCache, Shard, ShardReadOptions
 from azarr.core.shard_read import ShardRead
 from azarr.errors import CodecError
@@ -262,6 +262,7 @@ class ShardIO:
     ) -> Any:
         """Read the selection (see the module docstring); ``extra_keys``/``verify`` as ChunkIO.read."""
         out = allocate(tuple(indexer.buffer_shape), self.io.dtype, f"selection of {self.io.name}")
+        prefault(out)  # mapped while the first wave is in flight
         shards = self.plan(indexer, out)
         if shards:
             await ShardRead(self, out, indexer, shards, list(extra_keys), verify).run()

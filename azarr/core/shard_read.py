@@ -268,26 +268,32 @@ class ShardRead:
 
     def _decode_block(self, key: str, view: memoryview, table: np.ndarray, block: np.ndarray) -> None:
         """Decode every inner chunk of a whole shard into its ``block`` of the output (a codec
-        thread): straight into it when the inner chunks are its contiguous rows and all are
-        stored, else in one batch and one strided copy."""
+        thread): each straight into it when the inner chunks are its contiguous rows, else in
+        one batch and one strided copy."""
         io = self.io
         offsets, lengths = table[:, 0], table[:, 1]
         stored = offsets != MAX_UINT64
         kept = np.flatnonzero(stored)
         frames = [view[o : o + n] for o, n in zip(offsets[kept].tolist(), lengths[kept].tolist())]
         count = len(offsets)
-        direct = len(kept) == count and io.tiles_contiguously(block)
-        if direct:
-            target = block.reshape(count, *io.inner_shape)
-        else:
-            target = scratch((len(kept), *io.inner_shape), io.inner.spec.dtype)
+        inner = io.inner
+        if inner.decodes_into and io.tiles_contiguously(block):
+            # each inner chunk is a contiguous run of the block: decoded straight into it
+            rows = block.reshape(count, *io.inner_shape)
+            rows[~stored] = self.fill
+            for flat, frame in zip(kept.tolist(), frames):
+                try:
+                    if not inner.decode_into(frame, rows[flat]):
+                        rows[flat] = inner.decode(frame)
+                except Exception as exc:
+                    raise io._error(key, flat, exc) from exc
+            return
+        target = scratch((len(kept), *io.inner_shape), inner.spec.dtype)
         try:
-            io.inner.decode_batch(frames, target)
+            inner.decode_batch(frames, target)
         except Exception:
             self._decode_each([(key, flat, frame, None) for flat, frame in zip(kept.tolist(), frames)])
             raise
-        if direct:
-            return
         if len(kept) == count:
             slots = target
         else:
