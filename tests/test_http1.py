@@ -577,3 +577,12 @@ def test_body_pool_bounds_and_sizes() -> None:
     assert pool._buffers == [f] and pool._bytes == f.__alloc__()
     pool.clear()
     assert pool._bytes == 0 and not pool._buffers
+
+
+async def test_header_names_are_lowered_and_repeated_fields_combine(serve) -> None:
+    answer = (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Multi: one\r\nETag: \"e\"\r\nx-MULTI: two\r\n"
+              b"X-Latin: caf\xe9\r\n\r\nok")
+    _, client = await serve(lambda head, body, w, n: w.write(answer))
+    resp = await client.request("GET", "/k", {})
+    assert resp.headers == {"content-length": "2", "x-multi": "one, two", "etag": '"e"', "x-latin": "caf\xe9"}
+    assert (resp.status, resp.body) == (200, b"ok")

@@ -34,7 +34,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import httptools
@@ -119,8 +119,7 @@ class InvalidRequestError(ValueError):
     break the request's framing (CR/LF injection) or is not valid HTTP."""
 
 
-@dataclass(frozen=True)
-class Response:
+class Response(NamedTuple):
     """A complete response: status, lower-cased header names, body.
 
     ``body`` is ``bytes``, or a ``bytearray`` (read straight into, see :class:`_Connection`)
@@ -362,13 +361,22 @@ class _Connection(asyncio.BufferedProtocol):
         if status < 200:  # an interim answer (100 Continue): the real one follows
             self._interim = True
             return
+        # every field decoded and every name lowered in one go, split at NULs (llhttp refuses
+        # a NUL inside a field; if one got through, the count shows it and each is decoded alone)
         raw = self._raw
-        headers: dict[str, str] = {}
-        for i in range(0, len(raw), 2):
-            key = raw[i].decode("latin-1").lower()
-            text = raw[i + 1].decode("latin-1")
-            old = headers.get(key)
-            headers[key] = text if old is None else f"{old}, {text}"  # repeated fields combine
+        fields = b"\0".join(raw).decode("latin-1").split("\0") if raw else []
+        if len(fields) != len(raw):
+            fields = [item.decode("latin-1") for item in raw]
+        names = fields[0::2]
+        lowered = "\0".join(names).lower().split("\0") if names else []
+        if len(lowered) != len(names):
+            lowered = [name.lower() for name in names]
+        headers = dict(zip(lowered, fields[1::2]))
+        if len(headers) != len(lowered):  # repeated fields combine, in order
+            headers = {}
+            for key, text in zip(lowered, fields[1::2]):
+                old = headers.get(key)
+                headers[key] = text if old is None else f"{old}, {text}"
         self._headers = headers
         self._status = status
         self._headers_done = True

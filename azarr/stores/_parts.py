@@ -106,7 +106,30 @@ async def get_versioned_in_parts(
 ) -> tuple[bytes | None, str | None]:
     """:func:`get_in_parts`, also returning the version (``version_header``) every part was
     read at (``None`` for a missing object)."""
-    status, body, headers = await fetch(f"bytes=0-{part - 1}", None)
+    status, body, headers = await fetch(first_part(part), None)
+    return await rest_of_parts(fetch, part, status, body, headers, version_header=version_header, what=what,
+                               store=store, key=key)
+
+
+def first_part(part: int) -> str:
+    """The ``Range`` of the first GET of an object read in parts of ``part`` bytes."""
+    return f"bytes=0-{part - 1}"
+
+
+def whole_after_first_part(status: int, body: bytes, headers: Mapping[str, str]) -> bool:
+    """Whether the answer to :func:`first_part` already holds the whole object (or says it is
+    missing or empty): the common case of a chunk smaller than a part, with no more to read."""
+    if status != 206:
+        return True
+    total = total_size(headers.get("content-range"))
+    return total is None or total <= len(body)
+
+
+async def rest_of_parts(
+    fetch: Fetch, part: int, status: int, body: bytes, headers: Mapping[str, str], *, version_header: str = "etag",
+    what: str = "object", store: object = "", key: str | None = None,
+) -> tuple[bytes | None, str | None]:
+    """:func:`get_versioned_in_parts` from the answer to its first GET (``first_part``) on."""
     if status == 404:
         return None, None
     version = headers.get(version_header)

@@ -22,7 +22,14 @@ from azarr.errors import (
     TransientStoreError,
 )
 from azarr.stores._http1 import tls_context
-from azarr.stores._parts import get_versioned_in_parts, http_range, range_answer
+from azarr.stores._parts import (
+    first_part,
+    get_versioned_in_parts,
+    http_range,
+    range_answer,
+    rest_of_parts,
+    whole_after_first_part,
+)
 from azarr.stores._proxy import lean_supports, proxy_for
 from azarr.stores._redact import redact
 from azarr.stores._s3config import new_session, object_target, session_ca_bundle
@@ -411,6 +418,31 @@ class S3Store(Store):
     async def _get(self, key: str) -> bytes | None:
         if not self._fast:
             return await self._boto_get(key)
+        client = self._fast_clients.get()
+        if client is None:  # this loop's first request: the layered path makes the client
+            return await self._get_layered(key)
+        creds = self._static_creds or await self._credentials()
+        # the chunk GET, flat: one coroutine to the HTTP client instead of five (a W1 read
+        # makes 1,024 of these on one loop); anything unusual takes the layered path
+        part = self.part_size
+        try:
+            status, body, headers = await client.request_full("GET", self._k(key), creds,
+                                                              rng=first_part(part) if part else None)
+        except WrongRegionError:
+            return await self._get_layered(key)
+        if status == 404:
+            if b"NoSuchBucket" in body:
+                raise S3HTTPError(404, "NoSuchBucket", f"bucket {self.bucket!r} does not exist")
+            return None
+        if not part or (status != 416 and whole_after_first_part(status, body, headers)):
+            return body
+        found, _ = await rest_of_parts(
+            lambda rng, etag: self._request("GET", key, rng=rng, if_match=etag), part, status, body, headers,
+            store=self, key=key,
+        )
+        return found
+
+    async def _get_layered(self, key: str) -> bytes | None:
         if self.part_size:
             return await self._get_in_parts(key, self.part_size)
         status, body, _ = await self._request("GET", key)
