@@ -160,6 +160,17 @@ class Proxy:
 _READ_SIZE = 256 * 1024
 
 
+def _free_refcount() -> int:
+    """What ``sys.getrefcount`` says of a buffer only the pool holds, seen from the pool's loop
+    over its list (the list, the loop variable and the call's argument, on CPython today):
+    measured, not assumed, so that an interpreter counting differently never makes a buffer
+    someone holds look free."""
+    probe = [bytearray(1)]
+    for buf in probe:
+        return sys.getrefcount(buf)
+    raise AssertionError("unreachable")
+
+
 class _BodyPool:
     """Big response bodies' buffers, reused once nobody holds them any more.
 
@@ -177,13 +188,13 @@ class _BodyPool:
         self.max_bytes = max_bytes if getattr(sys, "_is_gil_enabled", lambda: True)() else 0
         self._buffers: list[bytearray] = []
         self._bytes = 0
+        self._free = _free_refcount()
 
     def take(self, size: int) -> bytearray:
         """A bytearray of exactly ``size`` bytes (contents undefined: the caller fills it)."""
         best: bytearray | None = None
         for buf in self._buffers:
-            # 3 references: the list, the loop variable and getrefcount's argument
-            if sys.getrefcount(buf) == 3 and size < buf.__alloc__() <= 2 * size:
+            if sys.getrefcount(buf) == self._free and size < buf.__alloc__() <= 2 * size:
                 if best is None or buf.__alloc__() < best.__alloc__():
                     best = buf
         if best is not None:
@@ -209,7 +220,7 @@ class _BodyPool:
         no longer asked for must not keep the pool full)."""
         kept: list[bytearray] = []
         for buf in self._buffers:
-            if self._bytes + size > self.max_bytes and sys.getrefcount(buf) == 3:
+            if self._bytes + size > self.max_bytes and sys.getrefcount(buf) == self._free:
                 self._bytes -= buf.__alloc__()
             else:
                 kept.append(buf)
