@@ -62,7 +62,6 @@ from azarr.errors import CodecError
 from azarr.stores.base import Store
 from azarr.stores.ranges import ByteRange, Range, SuffixRange
 
-
 #: Axes cut into more inner-chunk pieces than this are planned chunk by chunk (lazily).
 _PLANNED_AXIS = 1 << 16
 
@@ -262,7 +261,8 @@ class ShardIO:
     ) -> Any:
         """Read the selection (see the module docstring); ``extra_keys``/``verify`` as ChunkIO.read."""
         out = allocate(tuple(indexer.buffer_shape), self.io.dtype, f"selection of {self.io.name}")
-        prefault(out)  # mapped while the first wave is in flight
+        if not self.store.reads_sync():
+            prefault(out)  # mapped while the first wave is in flight (as ChunkIO.read)
         shards = self.plan(indexer, out)
         if shards:
             await ShardRead(self, out, indexer, shards, list(extra_keys), verify).run()

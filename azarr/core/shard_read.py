@@ -230,41 +230,24 @@ class ShardRead:
     def _decode_shard(self, key: str, view: memoryview, table: np.ndarray, needed: dict[int, Any]) -> None:
         """Decode the ``needed`` inner chunks of a whole shard and place them (a codec thread).
 
-        When they tile a block of the output that their own layout does not match (a shard
-        read whole by plain slices, inner chunks narrower than the output's rows) the stored
-        ones decode in one :meth:`CodecPipeline.decode_batch` and land in one strided copy;
-        otherwise each goes as :meth:`_decode_into` places it (straight into the output
-        where it lies there whole and contiguous).
+        When they tile a block of the output (a shard read whole by plain slices, found
+        chunk by chunk) they go as :meth:`_decode_block` places a planned block; otherwise
+        each as :meth:`_decode_into` places it (straight into the output where it lies there
+        whole and contiguous).
         """
         io, out = self.io, self.out
         block = io.tiled_block(out, needed)
-        if block is None or io.tiles_contiguously(block):
-            items = []
-            for flat, p in needed.items():
-                offset, nbytes = int(table[flat, 0]), int(table[flat, 1])
-                if offset == _EMPTY:
-                    out[p.out_selection] = self.fill
-                else:
-                    items.append((key, flat, view[offset : offset + nbytes], p))
-            self._decode_into(items)
+        if block is not None:
+            self._decode_block(key, view, table, block)
             return
-        flats = np.fromiter(needed, dtype=np.intp, count=len(needed))
-        flats.sort()
-        offsets, lengths = table[flats, 0], table[flats, 1]
-        stored = offsets != MAX_UINT64
-        kept = np.flatnonzero(stored)
-        frames = [view[o : o + n] for o, n in zip(offsets[kept].tolist(), lengths[kept].tolist())]
-        slots = scratch((len(flats), *io.inner_shape), io.inner.spec.dtype)
-        target = slots if len(kept) == len(flats) else np.empty((len(kept), *io.inner_shape), dtype=slots.dtype)
-        try:
-            io.inner.decode_batch(frames, target)
-        except Exception:
-            self._decode_each([(key, int(flats[i]), frame, None) for i, frame in zip(kept.tolist(), frames)])
-            raise
-        if target is not slots:
-            slots[kept] = target
-            slots[~stored] = self.fill
-        io.untile(slots, block)
+        items = []
+        for flat, p in needed.items():
+            offset, nbytes = int(table[flat, 0]), int(table[flat, 1])
+            if offset == _EMPTY:
+                out[p.out_selection] = self.fill
+            else:
+                items.append((key, flat, view[offset : offset + nbytes], p))
+        self._decode_into(items)
 
     def _decode_block(self, key: str, view: memoryview, table: np.ndarray, block: np.ndarray) -> None:
         """Decode every inner chunk of a whole shard into its ``block`` of the output (a codec

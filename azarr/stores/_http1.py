@@ -194,9 +194,9 @@ class _BodyPool:
         """A bytearray of exactly ``size`` bytes (contents undefined: the caller fills it)."""
         best: bytearray | None = None
         for buf in self._buffers:
-            if sys.getrefcount(buf) == self._free and size < buf.__alloc__() <= 2 * size:
-                if best is None or buf.__alloc__() < best.__alloc__():
-                    best = buf
+            if (sys.getrefcount(buf) == self._free and size < buf.__alloc__() <= 2 * size
+                    and (best is None or buf.__alloc__() < best.__alloc__())):
+                best = buf
         if best is not None:
             # within its allocation (and at least half of it) a bytearray changes length in
             # place: no new memory, only the bytes it grows by are written
