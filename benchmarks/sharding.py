@@ -186,7 +186,10 @@ class WorkerStack(Stack):
     other stack's threads, allocations or garbage share its interpreter."""
 
     def __init__(self, argv: list[str], what: str) -> None:
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        # tensorstore logs every credential lookup on stderr (a line per run): kept out of the
+        # table; its errors still come back as JSON on stdout
+        quiet = subprocess.DEVNULL if what.startswith("tensorstore") else None
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=quiet, text=True)
         assert self.proc.stdout is not None
         hello = self.proc.stdout.readline()
         if not hello:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -106,6 +107,78 @@ async def test_put_sends_body_with_content_length(serve) -> None:
     # an empty PUT still declares its (zero) length
     await client.request("PUT", "/b/empty", {}, b"")
     assert b"Content-Length: 0\r\n" in server.requests[1]
+
+
+async def test_big_bodies_go_out_whole_on_concurrent_connections(serve) -> None:
+    """Bodies of many pieces (handed to the transport as it drains) arrive intact and in order,
+    several at once on separate connections."""
+    server, client = await serve(lambda head, body, w, n: w.write(_ok(str(len(body)).encode())))
+    payloads = [bytes([i]) * 7 + bytes(range(251)) * (12_000 + 999 * i) for i in range(4)]
+    resps = await asyncio.gather(*(client.request("PUT", f"/b/{i}", {}, p) for i, p in enumerate(payloads)))
+    assert [r.body for r in resps] == [str(len(p)).encode() for p in payloads]
+    received = {}
+    for req in server.requests:
+        head, body = req.split(b"\r\n\r\n", 1)
+        assert f"Content-Length: {len(body)}".encode() in head
+        received[head.split(b" ")[1]] = body
+    assert received == {f"/b/{i}".encode(): p for i, p in enumerate(payloads)}
+
+
+async def test_big_body_to_a_server_that_reads_slowly(serve) -> None:
+    """Flow control: a server reading 64 KiB at a time, with pauses, still gets every byte."""
+    got: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+                     .split(b":")[1])
+        body = bytearray()
+        while len(body) < length:
+            body += await reader.read(min(65536, length - len(body)))
+            await asyncio.sleep(0.001)
+        got.append(bytes(body))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = HTTPClient(f"http://127.0.0.1:{port}")
+    try:
+        payload = bytes(range(256)) * 24_000  # ~6 MB: many pieces, many pauses
+        resp = await client.request("PUT", "/b/k", {}, payload)
+        assert resp.status == 200 and got == [payload]
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_an_answer_before_the_whole_body_closes_the_connection(serve) -> None:
+    """A server that answers (413) before reading a big body: the client takes the answer and
+    never reuses that connection, so the unsent rest cannot become the next request."""
+    heads: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.2)  # holds the connection open without reading the body
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = HTTPClient(f"http://127.0.0.1:{port}")
+    try:
+        resp = await client.request("PUT", "/b/big", {}, b"x" * (64 << 20))
+        assert resp.status == 413
+        assert client._idle == deque() or all(c.closed for c in client._idle)
+        resp = await client.request("GET", "/b/next", {})
+        assert resp.status == 413 and len(heads) == 2 and heads[1].startswith(b"GET /b/next ")
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()
 
 
 def _in_two_packets(first: bytes, second: bytes) -> Callable[..., Awaitable[None]]:

@@ -353,12 +353,18 @@ class _PointIndexer:
         chunk_idx = [c // ch for c, ch in zip(coords, chunks)]
         flat = np.ravel_multi_index(tuple(chunk_idx), grid)
         order = np.argsort(flat, kind="stable")
+        # everything per point is computed once, in sorted order; each chunk then takes plain
+        # slices of it (views), not fancy-indexed copies (a vindex over ~1,000 chunks spent
+        # most of its planning on per-chunk numpy calls)
+        local = [(c - ci * ch)[order] for c, ci, ch in zip(coords, chunk_idx, chunks)]
         sorted_flat = flat[order]
-        bounds = np.flatnonzero(np.diff(sorted_flat)) + 1
-        for pos in np.split(order, bounds):
-            cc = tuple(int(ci[pos[0]]) for ci in chunk_idx)
-            chunk_sel = tuple(c[pos] - k * ch for c, k, ch in zip(coords, cc, chunks))
-            yield ChunkProjection(cc, chunk_sel, pos, False)
+        bounds = (np.flatnonzero(np.diff(sorted_flat)) + 1).tolist()
+        starts = [0, *bounds]
+        ends = [*bounds, len(order)]
+        firsts = np.asarray(starts)
+        corners = zip(*(ci[order[firsts]].tolist() for ci in chunk_idx))
+        for start, end, cc in zip(starts, ends, corners):
+            yield ChunkProjection(cc, tuple(axis[start:end] for axis in local), order[start:end], False)
 
 
 def coordinate_indexer(selection: Any, shape: tuple[int, ...], chunks: tuple[int, ...]) -> _PointIndexer:

@@ -158,6 +158,9 @@ class Proxy:
 #: Bytes one read from a socket may take (asyncio's own per-read size): answers' heads and
 #: small bodies are read into one such buffer per client and parsed from there.
 _READ_SIZE = 256 * 1024
+#: Request bodies of this size or more are handed to the transport a piece at a time, as it
+#: drains (see :meth:`_Connection._feed`); smaller ones go out with the head in one write.
+_WRITE_PIECE = 256 * 1024
 
 
 def _free_refcount() -> int:
@@ -267,6 +270,9 @@ class _Connection(asyncio.BufferedProtocol):
         self.received_any = False
         self.keep_alive = True
         self.deadline = 0.0  # loop time by which the current request must be answered
+        self._out: memoryview | None = None  # a big request body not yet handed to the transport
+        self._sent = 0  # bytes of it handed over
+        self._paused = False  # the transport asked for no more writes until it drains
 
     # --- asyncio.Protocol ---------------------------------------------------------------
 
@@ -337,11 +343,19 @@ class _Connection(asyncio.BufferedProtocol):
             self._complete = True
             self._finish()
 
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._feed()
+
     def eof_received(self) -> bool | None:
         return False  # close the transport; connection_lost finishes the response
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._out = None
         waiter = self._waiter
         if waiter is None or waiter.done():
             return
@@ -435,15 +449,43 @@ class _Connection(asyncio.BufferedProtocol):
         self._remaining = 0  # body bytes still to come past the parser (see data_received)
         self._into = None
         self.received_any = False
-        if body:
+        if body and len(body) >= _WRITE_PIECE:
+            self.transport.write(head)
+            self._out, self._sent = memoryview(body).cast("B"), 0
+            self._feed()
+        elif body:
             self.transport.writelines((head, body))
         else:
             self.transport.write(head)
         return self._waiter
 
+    def _feed(self) -> None:
+        """Hand the big body to the transport a piece at a time while it is not paused.
+
+        Given a multi-megabyte body at once, asyncio's own transport (Python 3.11) joins it
+        with the head, copies what the socket did not take into its buffer, and then
+        shifts that buffer down after every send: several copies of each body on the event
+        loop. A piece handed over only once the last has drained goes from the body's own
+        memory to the socket (uvloop's transport keeps the pieces without copying too).
+        """
+        out = self._out
+        transport = self.transport
+        while out is not None and not self._paused and transport is not None:
+            start = self._sent
+            self._sent = end = start + _WRITE_PIECE
+            piece = out[start:end]
+            if end >= len(out):
+                self._out = out = None
+            transport.write(piece)  # may pause us (pause_writing) before it returns
+
     def _finish(self) -> None:
         waiter = self._waiter
         assert waiter is not None
+        if self._out is not None:
+            # answered before the whole body was sent (an early error): the rest must never
+            # reach the server as the start of another request
+            self._out = None
+            self.keep_alive = False
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         self._body = []  # an idle connection must not hold its last answer's pieces
         self._into = None
