@@ -462,11 +462,13 @@ class _Connection(asyncio.BufferedProtocol):
     def _feed(self) -> None:
         """Hand the big body to the transport a piece at a time while it is not paused.
 
-        Given a multi-megabyte body at once, asyncio's own transport (Python 3.11) joins it
-        with the head, copies what the socket did not take into its buffer, and then
-        shifts that buffer down after every send: several copies of each body on the event
-        loop. A piece handed over only once the last has drained goes from the body's own
-        memory to the socket (uvloop's transport keeps the pieces without copying too).
+        Two reasons. The client always knows how much of the body the server can still be
+        sent, so an answer that comes before the whole body (an early error) retires the
+        connection instead of leaving the rest queued in front of the next request. And
+        asyncio's own transport (Python 3.11) given a whole body joins it with the head and
+        copies what the socket did not take into its buffer; a piece handed over after the
+        last one drained goes from the body's memory to the socket (on loopback the loop's
+        CPU per PUT measured the same either way: the kernel's copy dominates there).
         """
         out = self._out
         transport = self.transport
