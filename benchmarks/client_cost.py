@@ -9,6 +9,8 @@ Three modes, each printing a table:
   Every stack runs in a worker process (benchmarks/client_cost_worker.py), runs interleaved
   across stacks; the table gives median wall seconds, the ratio to tensorstore x256, and the
   client's CPU seconds per 1,000 chunks (the worker process's CPU over all its threads).
+  ``floor x256`` is no real client: it only sends prepared requests and frames the answers
+  (no signing, no encoding or decoding), so its row is the endpoint's own limit at 256 in flight.
   ``--before DIR`` adds azarr imported from ``DIR`` (e.g. ``git archive main azarr | tar -x -C DIR``).
 * ``--profile``: where azarr's CPU goes per chunk in W1 read and write (cProfile over the event
   loop's thread and the codec pool's threads, self time grouped: event loop and sockets, HTTP
@@ -78,6 +80,7 @@ def workers_for(url: str, before: str | None, label: str) -> list[Worker]:
     if before:
         argvs.append([*argvs[0], "--azarr-src", before])
     argvs.append([sys.executable, script, "--stack", "tensorstore", "--url", url, "--label", label])
+    argvs.append([sys.executable, script, "--stack", "floor", "--url", url, "--label", label])
     python = peer_python()
     if python is not None:
         argvs.append([str(python), script, "--stack", "zarr", "--url", url, "--label", label])

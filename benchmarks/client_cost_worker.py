@@ -114,10 +114,103 @@ def zarr_cases(url: str, data: np.ndarray, path: str, concurrency: int) -> dict[
     return {"write": write, "read": read}
 
 
+def floor_cases(url: str, data: np.ndarray, path: str, concurrency: int) -> dict[str, Callable[[], Any]]:
+    """The endpoint's own limit: a client that does nothing but send prepared requests.
+
+    On uvloop, over ``concurrency`` kept-alive connections made once: ``read`` GETs
+    ``.zarray`` then every chunk (no signing, no decoding, nothing kept); ``write`` PUTs
+    ``.zarray`` then every chunk from bytes encoded beforehand (no replace: nothing is
+    listed or deleted). Each answer is framed by its Content-Length only. No real client can
+    be faster than this against the same endpoint; how close each stack comes shows how much
+    of its time is its own.
+    """
+    import asyncio
+    from urllib.parse import urlsplit
+
+    import numcodecs
+    import uvloop
+
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    grid = (SHAPE[0] // CHUNKS[0], SHAPE[1] // CHUNKS[1])
+    keys = [f"{i}.{j}" for i in range(grid[0]) for j in range(grid[1])]
+    codec = numcodecs.Zstd(level=1)
+    blobs = {f"{i}.{j}": codec.encode(np.ascontiguousarray(data[i * CHUNKS[0]:(i + 1) * CHUNKS[0],
+                                                                  j * CHUNKS[1]:(j + 1) * CHUNKS[1]]))
+             for i in range(grid[0]) for j in range(grid[1])}
+    zarray = json.dumps({"zarr_format": 2, "shape": list(SHAPE), "chunks": list(CHUNKS), "dtype": "<f4",
+                         "compressor": codec.get_config(), "fill_value": 0.0, "filters": None,
+                         "order": "C"}).encode()
+
+    class Conn(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.buf = bytearray()
+            self.need = -1
+            self.waiter: asyncio.Future[None] | None = None
+
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+
+        def data_received(self, chunk: bytes) -> None:
+            self.buf += chunk
+            if self.need < 0:
+                end = self.buf.find(b"\r\n\r\n")
+                if end < 0:
+                    return
+                head = bytes(self.buf[:end]).lower()
+                at = head.index(b"content-length:") + 15
+                self.need = end + 4 + int(head[at:head.index(b"\r", at) if b"\r" in head[at:] else None])
+            if len(self.buf) >= self.need:
+                del self.buf[:self.need]
+                self.need = -1
+                assert self.waiter is not None
+                self.waiter.set_result(None)
+
+        def send(self, head: bytes, body: bytes = b"") -> asyncio.Future[None]:
+            self.waiter = asyncio.get_running_loop().create_future()
+            self.transport.write(head + body if body else head)
+            return self.waiter
+
+    loop = uvloop.new_event_loop()
+    conns: list[Conn] = []
+
+    async def connect() -> None:
+        for _ in range(concurrency):
+            conns.append((await loop.create_connection(Conn, host, port))[1])
+
+    loop.run_until_complete(connect())
+    prefix = f"/bench/{path}"
+
+    def get(key: str) -> bytes:
+        return f"GET {prefix}/{key} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+
+    def put(key: str, body: bytes) -> bytes:
+        return f"PUT {prefix}/{key} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+
+    async def all_of(requests: list[tuple[bytes, bytes]]) -> None:
+        todo = iter(requests)
+
+        async def worker(conn: Conn) -> None:
+            for head, body in todo:
+                await conn.send(head, body)
+
+        await asyncio.gather(*(worker(c) for c in conns))
+
+    def read() -> None:
+        loop.run_until_complete(all_of([(get(".zarray"), b"")]))
+        loop.run_until_complete(all_of([(get(k), b"") for k in keys]))
+
+    def write() -> None:
+        loop.run_until_complete(all_of([(put(".zarray", zarray), zarray)]))
+        loop.run_until_complete(all_of([(put(k, blobs[k]), blobs[k]) for k in keys]))
+
+    return {"write": write, "read": read}
+
+
 def main() -> None:
     """Write once, then answer one measured run per JSON line on stdin."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--stack", choices=["azarr", "tensorstore", "zarr"], required=True)
+    parser.add_argument("--stack", choices=["azarr", "tensorstore", "zarr", "floor"], required=True)
     parser.add_argument("--url", required=True)
     parser.add_argument("--label", default="")
     parser.add_argument("--concurrency", type=int, default=256)
@@ -137,13 +230,16 @@ def main() -> None:
     elif args.stack == "tensorstore":
         cases = tensorstore_cases(args.url, data, path, args.concurrency)
         name = f"tensorstore x{args.concurrency}"
+    elif args.stack == "floor":
+        cases = floor_cases(args.url, data, path, args.concurrency)
+        name = f"floor x{args.concurrency}"
     else:
         cases = zarr_cases(args.url, data, path, args.concurrency)
         import zarr
 
         name = f"zarr {zarr.__version__} x{args.concurrency}"
     cases["write"]()  # the array exists before the first measured run, as in a replace
-    if not np.array_equal(cases["read"](), data):
+    if args.stack != "floor" and not np.array_equal(cases["read"](), data):
         print(json.dumps({"error": "read back differs from what was written"}), flush=True)
         return
     print(json.dumps({"name": name}), flush=True)
@@ -153,7 +249,7 @@ def main() -> None:
             cpu0, t0 = time.process_time(), time.perf_counter()
             out = cases[case]()
             seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-            if case == "read" and not np.array_equal(out, data):
+            if case == "read" and args.stack != "floor" and not np.array_equal(out, data):
                 raise AssertionError("read back differs from what was written")
         except Exception as exc:  # noqa: BLE001 - reported in the table, not hidden
             print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
