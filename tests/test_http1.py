@@ -110,8 +110,7 @@ async def test_put_sends_body_with_content_length(serve) -> None:
 
 
 async def test_big_bodies_go_out_whole_on_concurrent_connections(serve) -> None:
-    """Bodies of many pieces (handed to the transport as it drains) arrive intact and in order,
-    several at once on separate connections."""
+    """Multi-megabyte bodies arrive intact, several at once on separate connections."""
     server, client = await serve(lambda head, body, w, n: w.write(_ok(str(len(body)).encode())))
     payloads = [bytes([i]) * 7 + bytes(range(251)) * (12_000 + 999 * i) for i in range(4)]
     resps = await asyncio.gather(*(client.request("PUT", f"/b/{i}", {}, p) for i, p in enumerate(payloads)))
@@ -145,7 +144,7 @@ async def test_big_body_to_a_server_that_reads_slowly(serve) -> None:
     port = server.sockets[0].getsockname()[1]
     client = HTTPClient(f"http://127.0.0.1:{port}")
     try:
-        payload = bytes(range(256)) * 24_000  # ~6 MB: many pieces, many pauses
+        payload = bytes(range(256)) * 24_000  # ~6 MB: more than the socket takes at once
         resp = await client.request("PUT", "/b/k", {}, payload)
         assert resp.status == 200 and got == [payload]
     finally:
@@ -156,7 +155,7 @@ async def test_big_body_to_a_server_that_reads_slowly(serve) -> None:
 
 async def test_an_answer_before_the_whole_body_closes_the_connection(serve) -> None:
     """A server that answers (413) before reading a big body: the client takes the answer and
-    never reuses that connection, so the unsent rest cannot become the next request."""
+    never reuses that connection, so the rest still queued cannot become the next request."""
     heads: list[bytes] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -158,9 +158,6 @@ class Proxy:
 #: Bytes one read from a socket may take (asyncio's own per-read size): answers' heads and
 #: small bodies are read into one such buffer per client and parsed from there.
 _READ_SIZE = 256 * 1024
-#: Request bodies of this size or more are handed to the transport a piece at a time, as it
-#: drains (see :meth:`_Connection._feed`); smaller ones go out with the head in one write.
-_WRITE_PIECE = 256 * 1024
 
 
 def _free_refcount() -> int:
@@ -270,9 +267,6 @@ class _Connection(asyncio.BufferedProtocol):
         self.received_any = False
         self.keep_alive = True
         self.deadline = 0.0  # loop time by which the current request must be answered
-        self._out: memoryview | None = None  # a big request body not yet handed to the transport
-        self._sent = 0  # bytes of it handed over
-        self._paused = False  # the transport asked for no more writes until it drains
 
     # --- asyncio.Protocol ---------------------------------------------------------------
 
@@ -343,19 +337,11 @@ class _Connection(asyncio.BufferedProtocol):
             self._complete = True
             self._finish()
 
-    def pause_writing(self) -> None:
-        self._paused = True
-
-    def resume_writing(self) -> None:
-        self._paused = False
-        self._feed()
-
     def eof_received(self) -> bool | None:
         return False  # close the transport; connection_lost finishes the response
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self._out = None
         waiter = self._waiter
         if waiter is None or waiter.done():
             return
@@ -449,44 +435,19 @@ class _Connection(asyncio.BufferedProtocol):
         self._remaining = 0  # body bytes still to come past the parser (see data_received)
         self._into = None
         self.received_any = False
-        if body and len(body) >= _WRITE_PIECE:
-            self.transport.write(head)
-            self._out, self._sent = memoryview(body).cast("B"), 0
-            self._feed()
-        elif body:
+        if body:
             self.transport.writelines((head, body))
         else:
             self.transport.write(head)
         return self._waiter
 
-    def _feed(self) -> None:
-        """Hand the big body to the transport a piece at a time while it is not paused.
-
-        Two reasons. The client always knows how much of the body the server can still be
-        sent, so an answer that comes before the whole body (an early error) retires the
-        connection instead of leaving the rest queued in front of the next request. And
-        asyncio's own transport (Python 3.11) given a whole body joins it with the head and
-        copies what the socket did not take into its buffer; a piece handed over after the
-        last one drained goes from the body's memory to the socket (on loopback the loop's
-        CPU per PUT measured the same either way: the kernel's copy dominates there).
-        """
-        out = self._out
-        transport = self.transport
-        while out is not None and not self._paused and transport is not None:
-            start = self._sent
-            self._sent = end = start + _WRITE_PIECE
-            piece = out[start:end]
-            if end >= len(out):
-                self._out = out = None
-            transport.write(piece)  # may pause us (pause_writing) before it returns
-
     def _finish(self) -> None:
         waiter = self._waiter
         assert waiter is not None
-        if self._out is not None:
-            # answered before the whole body was sent (an early error): the rest must never
-            # reach the server as the start of another request
-            self._out = None
+        transport = self.transport
+        if transport is not None and transport.get_write_buffer_size():
+            # answered before the whole request was sent (an early error): what is still
+            # queued must never reach the server as the start of another request
             self.keep_alive = False
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         self._body = []  # an idle connection must not hold its last answer's pieces
