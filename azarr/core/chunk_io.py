@@ -26,7 +26,7 @@ import numpy as np
 from azarr.codecs import CodecPipeline
 from azarr.codecs.pipeline import byte_view
 from azarr.codecs.sharding import sole_sharding_codec
-from azarr.core.cpu import INLINE_BYTES, codec_pool, prefault, run_cpu
+from azarr.core.cpu import INLINE_BYTES, codec_pool, prefault, run_cpu, scratch
 from azarr.core.hierarchy import doc_key
 from azarr.errors import CodecError, TooLargeError, WriteConflictError
 from azarr.stores.base import Store
@@ -473,19 +473,34 @@ class ChunkIO:
 
     def _decoder(self, out: np.ndarray) -> Callable[[list[Any]], None]:
         """A function decoding ``[(key, data, projection), ...]`` into ``out``: straight into it
-        where a chunk fills a contiguous part of it and the codecs allow, else through a
-        decoded chunk that is then copied."""
+        where a chunk fills a contiguous part of it and the codecs allow; else, where the codecs
+        allow, into this thread's scratch chunk and copied from there (no chunk allocated per
+        chunk, no codec layers between: a 64² chunk of a 2048² read is a strided block of the
+        output); else through a decoded chunk that is then copied."""
         pipeline = self.pipeline
         extent = self.extent
         chunk_shape = self.chunk_shape
         into = pipeline.decodes_into
+        dtype = self.dtype
+        fortran = pipeline.into_order == "F"
 
         def decode_into(items: list[Any]) -> None:
+            tmp = None
             for key, data, p in items:
                 if into:
                     dest = whole_chunk_view(out, p, chunk_shape)
-                    if dest is not None and decode_chunk_into(pipeline, data, dest, key):
-                        continue
+                    if dest is not None and (dest.flags.f_contiguous if fortran else dest.flags.c_contiguous):
+                        if decode_chunk_into(pipeline, data, dest, key):
+                            continue
+                    else:
+                        if tmp is None:
+                            tmp = scratch(chunk_shape[::-1], dtype).T if fortran else scratch(chunk_shape, dtype)
+                        if decode_chunk_into(pipeline, data, tmp, key):
+                            if dest is not None:
+                                dest[...] = tmp
+                            else:
+                                out[p.out_selection] = tmp[p.chunk_selection]
+                            continue
                 chunk = decode_chunk(pipeline, data, extent(p.chunk_coords), key)
                 out[p.out_selection] = chunk[p.chunk_selection]
 
