@@ -412,7 +412,7 @@ async def test_unallocatable_selection_fails_at_once() -> None:
 
 
 async def test_reads_and_writes_plan_in_bounded_waves(monkeypatch: pytest.MonkeyPatch) -> None:
-    import azarr.core.chunk_io as chunk_io
+    from azarr.core import chunk_io
 
     monkeypatch.setattr(chunk_io, "WAVE", 7)
     store = CountingStore()
