@@ -102,6 +102,7 @@ class SigV4Signer:
         self.region = region
         self.service = service
         self._key_cache: tuple[str, str, bytes] | None = None
+        self._keyed_cache: tuple[str, str, Any] | None = None
 
     def _signing_key(self, secret: str, day: str) -> bytes:
         cached = self._key_cache
@@ -110,6 +111,18 @@ class SigV4Signer:
         k = signing_key(secret, day, self.region, self.service)
         self._key_cache = (secret, day, k)
         return k
+
+    def _keyed(self, secret: str, day: str) -> Any:
+        """An HMAC-SHA256 already keyed with the day's signing key, to be copied per request:
+        the key is not hashed in again each time, and (unlike ``hmac.digest``, which lets go of
+        the GIL for every short message) no request gives the event loop's thread away to a
+        codec thread it must then wait for."""
+        cached = self._keyed_cache
+        if cached is not None and cached[0] == secret and cached[1] == day:
+            return cached[2]
+        keyed = hmac.new(self._signing_key(secret, day), digestmod=hashlib.sha256)
+        self._keyed_cache = (secret, day, keyed)
+        return keyed
 
     def headers(
         self, method: str, host: str, canonical_uri: str, query: str, creds: Credentials, *,
@@ -153,7 +166,9 @@ class SigV4Signer:
                      f"{signed}\n{UNSIGNED_PAYLOAD}")
         scope = f"{day}/{self.region}/{self.service}/aws4_request"
         to_sign = f"{ALGORITHM}\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-        signature = hmac.digest(self._signing_key(creds.secret_key, day), to_sign.encode(), "sha256").hex()
+        mac = self._keyed(creds.secret_key, day).copy()
+        mac.update(to_sign.encode())
+        signature = mac.hexdigest()
         headers = {"x-amz-content-sha256": UNSIGNED_PAYLOAD, "x-amz-date": amz_date}
         if token:
             headers["x-amz-security-token"] = token
