@@ -33,6 +33,7 @@ import json
 import os
 import statistics
 import subprocess
+import time
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -257,14 +258,35 @@ def serve_worker(kind: str, url: str) -> None:
         stack.close()
 
 
+def settle(quiet: float = 0.05, limit: float = 3.0) -> None:
+    """Wait until the machine is idle (no CPU busy over ``quiet`` s, up to ``limit`` s): a stack's
+    process may still be freeing memory or stopping threads after its run, and the next run,
+    another stack's, must not pay for that."""
+    import os
+
+    def busy() -> int:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        return sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+
+    deadline = time.monotonic() + limit
+    ticks = os.sysconf("SC_CLK_TCK")
+    while time.monotonic() < deadline:
+        before = busy()
+        time.sleep(quiet)
+        if (busy() - before) / ticks < quiet * 0.1:  # under 10% of one core
+            return
+
+
 def run_interleaved(stacks: list[Stack], cases: tuple[str, ...], runs: int) -> dict[str, dict[str, Result]]:
-    """Median per stack and case, runs interleaved across stacks (run 1 of every stack, then run 2, ...)
-    so that the machine's changing load falls on every stack alike; requests and round trips are
-    those of the last run."""
+    """Median per stack and case, runs interleaved across stacks (run 1 of every stack, then run 2, ...,
+    each run in a different order, each started on an idle machine: see :func:`settle`) so that the
+    machine's changing load falls on every stack alike; requests and round trips are those of the last run."""
     seen: dict[str, dict[str, list[Result]]] = {st.name: {c: [] for c in cases} for st in stacks}
     for case in cases:
-        for _ in range(runs):
-            for st in stacks:
+        for i in range(runs):
+            for st in stacks[i % len(stacks):] + stacks[:i % len(stacks)]:
+                settle()
                 seen[st.name][case].append(st.once(case))
     out: dict[str, dict[str, Result]] = {}
     for name, by_case in seen.items():
