@@ -33,8 +33,8 @@ import json
 import os
 import statistics
 import subprocess
-import time
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
