@@ -262,7 +262,6 @@ def settle(quiet: float = 0.05, limit: float = 3.0) -> None:
     """Wait until the machine is idle (no CPU busy over ``quiet`` s, up to ``limit`` s): a stack's
     process may still be freeing memory or stopping threads after its run, and the next run,
     another stack's, must not pay for that."""
-    import os
 
     def busy() -> int:
         with open("/proc/stat") as f:
