@@ -475,3 +475,44 @@ def test_contiguous_blocks_are_encoded_from_the_callers_array(monkeypatch: pytes
     assert [a for a in allocations if a[0] == (4, 30)]
     assert {k: v for k, v in rows._data.items() if "/" in k} == {k: v for k, v in copied._data.items() if "/" in k}
     np.testing.assert_array_equal(z[...], data)
+
+
+# --- values sent from reused buffers ------------------------------------------------------------
+
+
+async def test_a_bytearray_is_sent_as_given_only_where_nothing_is_kept(s3_endpoint: str, s3_bucket: str) -> None:
+    """S3 (the lean path keeps nothing of a value) sends a bytearray without copying it; a store
+    that keeps values (memory) copies it, so changing the buffer afterwards changes nothing stored."""
+    s3 = S3Store(s3_bucket, "buffers", endpoint_url=s3_endpoint, **S3_CREDENTIALS)
+    memory = MemoryStore()
+    assert s3.sends_buffers and not memory.sends_buffers
+    try:
+        for store in (s3, memory):
+            buf = bytearray(b"abc" * 100_000)
+            await store.set("one", buf)
+            await store.set_many({"two": buf, "three": bytes(buf)})
+            buf[:3] = b"XYZ"  # the caller reuses its buffer once set has returned
+            for key in ("one", "two", "three"):
+                assert await store.get(key) == b"abc" * 100_000, (store, key)
+    finally:
+        await s3.close()
+
+
+def test_sharded_writes_from_reused_buffers_keep_every_shard(any_store: Store) -> None:
+    """Whole shards are assembled in pooled buffers for stores that send them: writes one after
+    another (buffers reused between them) and a partial-shard rewrite all read back exactly."""
+    from azarr.core.shard_io import SHARD_BUFFERS
+
+    shape, shards = (256, 192), (64, 96)
+    z = azarr.open_array(any_store, mode="w", shape=shape, chunks=(16, 32), shards=shards, dtype="f4",
+                         compressors=[ZstdCodec(level=1)])
+    rng = np.random.default_rng(7)
+    for round_ in range(3):
+        data = rng.standard_normal(shape).astype("f4")
+        z[...] = data
+        np.testing.assert_array_equal(azarr.open_array(any_store, mode="r")[...], data, err_msg=f"round {round_}")
+    data[10:20, 100:150] = 5.0
+    z[10:20, 100:150] = 5.0  # partial shards: read, merged, rewritten
+    np.testing.assert_array_equal(azarr.open_array(any_store, mode="r")[...], data)
+    if any_store.sends_buffers:
+        assert SHARD_BUFFERS._buffers  # the shards went out from the pool's buffers

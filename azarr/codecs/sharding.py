@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Self
 
 import numpy as np
@@ -328,11 +328,14 @@ class ShardingCodec(ArrayBytesCodec):
         part = view[:n] if self.index_location == "start" else view[len(view) - n :]
         return self.decode_index(part, len(view))
 
-    def assemble(self, encoded: Mapping[int, Buffer]) -> tuple[bytes, bytes, np.ndarray] | None:
+    def assemble(
+        self, encoded: Mapping[int, Buffer], alloc: Callable[[int], bytearray] | None = None,
+    ) -> tuple[bytes | bytearray, bytes, np.ndarray] | None:
         """A shard from encoded inner chunks (C-order number -> bytes): ``(shard, index bytes, index table)``.
 
         Chunks are laid out in Morton order; missing or empty ones get the empty entry.
-        None when no chunk is left (the shard should be deleted, not stored).
+        None when no chunk is left (the shard should be deleted, not stored). With ``alloc``
+        the shard is written into ``alloc(size)`` (e.g. a reused buffer) instead of new bytes.
         """
         assert self._morton is not None
         table = np.full((self.inner_count, 2), MAX_UINT64, dtype=np.uint64)
@@ -352,7 +355,17 @@ class ShardingCodec(ArrayBytesCodec):
             return None
         index = self.encode_index(table)
         pieces = [index, *parts] if self.index_location == "start" else [*parts, index]
-        return b"".join(pieces), index, table  # type: ignore[arg-type]  # every Buffer exports the buffer protocol
+        if alloc is None:
+            return b"".join(pieces), index, table  # type: ignore[arg-type]  # every Buffer exports the buffer protocol
+        shard = alloc(sum(_nbytes(piece) for piece in pieces))
+        view = memoryview(shard)
+        at = 0
+        for piece in pieces:
+            n = _nbytes(piece)
+            view[at : at + n] = memoryview(piece).cast("B")  # type: ignore[arg-type]
+            at += n
+        view.release()  # the caller gets the buffer with no view of it left behind
+        return shard, index, table
 
     # --- whole shards ------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from azarr._bufferpool import BufferPool
 from azarr.codecs.sharding import MAX_UINT64, ShardingCodec
 from azarr.core.chunk_io import (
     _encode_while_sending,
@@ -64,6 +65,13 @@ from azarr.stores.ranges import ByteRange, Range, SuffixRange
 
 #: Axes cut into more inner-chunk pieces than this are planned chunk by chunk (lazily).
 _PLANNED_AXIS = 1 << 16
+
+
+#: Buffers whole shards are assembled in for stores that send them without keeping them: a
+#: multi-megabyte shard written into fresh memory paid a page fault per 4 KiB page (on this
+#: kind of machine several microseconds each), every shard of every write. Shared by every
+#: array in the process; a buffer returns to use once its PUT is done with it.
+SHARD_BUFFERS = BufferPool(64 << 20)
 
 
 class ShardIO:
@@ -308,8 +316,14 @@ class ShardIO:
         values: np.ndarray,
         existing: Mapping[str, bytes | None],
         new_indexes: dict[str, tuple[bytes, np.ndarray] | None],
+        pooled: bool = False,
     ) -> Callable[[list[Shard]], tuple[dict[str, bytes], list[str]]]:
-        """A function merging and encoding shards: shards -> (to store, to delete)."""
+        """A function merging and encoding shards: shards -> (to store, to delete).
+
+        ``pooled``: shards are assembled in reused buffers (:data:`SHARD_BUFFERS`), for a
+        store that sends them without keeping them (:attr:`Store.sends_buffers`).
+        """
+        alloc = SHARD_BUFFERS.take if pooled else None
         codec, inner, inner_shape = self.codec, self.inner, self.inner_shape
         dtype, fill = self.io.dtype, self.io.fill
         skip_empty = not self.io.write_empty_chunks
@@ -331,13 +345,13 @@ class ShardIO:
             return finish(sh, dict(zip(keep.tolist(), frames)))
 
         def finish(sh: Shard, encoded: dict[int, Any]) -> bytes | None:
-            built = codec.assemble(encoded)
+            built = codec.assemble(encoded, alloc)
             if built is None:
                 new_indexes[sh.key] = None
                 return None
             data, index, table = built
             new_indexes[sh.key] = (index, table)  # a dict store from a pool thread: atomic under the GIL
-            return data
+            return data  # type: ignore[return-value]  # a bytearray only for a store that sends buffers
 
         def build_shard(sh: Shard) -> bytes | None:
             encoded: dict[int, Any] = {}
@@ -411,7 +425,7 @@ class ShardIO:
             return
         store, codec = self.store, self.codec
         new_indexes: dict[str, tuple[bytes, np.ndarray] | None] = {}
-        build = self._builder(values, existing, new_indexes)
+        build = self._builder(values, existing, new_indexes, pooled=store.sends_buffers)
         nbytes = self._nbytes(work)
         try:
             if self._streams(len(work), nbytes):

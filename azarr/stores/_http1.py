@@ -29,7 +29,6 @@ import itertools
 import re
 import socket
 import ssl
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -38,6 +37,8 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import httptools
+
+from azarr._bufferpool import BufferPool
 
 _DNS_TTL = 60.0
 #: Default bound on one response body: far above any chunk or part a store asks for, low
@@ -160,78 +161,6 @@ class Proxy:
 _READ_SIZE = 256 * 1024
 
 
-def _free_refcount() -> int:
-    """What ``sys.getrefcount`` says of a buffer only the pool holds, seen from the pool's loop
-    over its list (the list, the loop variable and the call's argument, on CPython today):
-    measured, not assumed, so that an interpreter counting differently never makes a buffer
-    someone holds look free."""
-    probe = [bytearray(1)]
-    for buf in probe:
-        return sys.getrefcount(buf)
-    raise AssertionError("unreachable")
-
-
-class _BodyPool:
-    """Big response bodies' buffers, reused once nobody holds them any more.
-
-    A fresh multi-megabyte buffer costs a page fault per 4 KiB page on its first write (on
-    virtual machines several microseconds each: more than receiving the bytes), and
-    glibc hands freed big blocks back to the system, so every read of big objects would
-    fault its bodies in again. The pool keeps up to ``max_bytes`` of body buffers and
-    hands one out again when its reference count shows that the pool alone still holds it
-    (whoever got it as a response body has dropped it, with every view of it: a
-    ``memoryview`` or numpy array over a buffer holds a reference). Without a GIL
-    reference counts are not exact, so there the pool is off.
-    """
-
-    def __init__(self, max_bytes: int = 64 << 20) -> None:
-        self.max_bytes = max_bytes if getattr(sys, "_is_gil_enabled", lambda: True)() else 0
-        self._buffers: list[bytearray] = []
-        self._bytes = 0
-        self._free = _free_refcount()
-
-    def take(self, size: int) -> bytearray:
-        """A bytearray of exactly ``size`` bytes (contents undefined: the caller fills it)."""
-        best: bytearray | None = None
-        for buf in self._buffers:
-            if (sys.getrefcount(buf) == self._free and size < buf.__alloc__() <= 2 * size
-                    and (best is None or buf.__alloc__() < best.__alloc__())):
-                best = buf
-        if best is not None:
-            # within its allocation (and at least half of it) a bytearray changes length in
-            # place: no new memory, only the bytes it grows by are written
-            if len(best) > size:
-                del best[size:]
-            elif len(best) < size:
-                best.extend(bytes(size - len(best)))
-            return best
-        buf = bytearray(size)
-        if size > self.max_bytes:
-            return buf
-        if self._bytes + size > self.max_bytes:
-            self._evict(size)
-        if self._bytes + size <= self.max_bytes:
-            self._buffers.append(buf)
-            self._bytes += buf.__alloc__()  # constant: reuse stays within the allocation
-        return buf
-
-    def _evict(self, size: int) -> None:
-        """Drop free buffers, oldest first, until ``size`` more bytes fit (buffers of sizes
-        no longer asked for must not keep the pool full)."""
-        kept: list[bytearray] = []
-        for buf in self._buffers:
-            if self._bytes + size > self.max_bytes and sys.getrefcount(buf) == self._free:
-                self._bytes -= buf.__alloc__()
-            else:
-                kept.append(buf)
-        self._buffers = kept
-
-    def clear(self) -> None:
-        """Forget every buffer (those still in use stay with their holders)."""
-        self._buffers.clear()
-        self._bytes = 0
-
-
 class _Connection(asyncio.BufferedProtocol):
     """One keep-alive connection; one request at a time, each answer parsed by a fresh llhttp parser.
 
@@ -243,10 +172,10 @@ class _Connection(asyncio.BufferedProtocol):
     allocations and no final join (on a 3 MB shard those were most of the client's time).
     """
 
-    def __init__(self, max_body: int, scratch: bytearray | None = None, pool: _BodyPool | None = None) -> None:
+    def __init__(self, max_body: int, scratch: bytearray | None = None, pool: BufferPool | None = None) -> None:
         self.transport: asyncio.Transport | None = None
         self._scratch = scratch if scratch is not None else bytearray(_READ_SIZE)
-        self._pool = pool if pool is not None else _BodyPool(0)
+        self._pool = pool if pool is not None else BufferPool(0)
         self._into: memoryview | None = None  # the big body's own buffer while it is read
         self.closed = False
         self.max_body = max_body
@@ -499,7 +428,7 @@ class HTTPClient:
         self._next = itertools.count()
         self._busy: set[_Connection] = set()  # connections waiting for an answer
         self._scratch = bytearray(_READ_SIZE)  # every connection's reads of heads and small bodies
-        self._bodies = _BodyPool()  # big bodies' buffers, reused
+        self._bodies = BufferPool()  # big bodies' buffers, reused
         self._sweeper: asyncio.TimerHandle | None = None
         self._sweep_every = 1.0
 

@@ -138,6 +138,11 @@ class Store(abc.ABC):
     sync_reads: ClassVar[bool] = False
     #: with ``sync_reads``: a read may block (a file system), so never on the event loop
     sync_reads_block: ClassVar[bool] = False
+    #: ``_set`` only sends a value and keeps no reference to it once it returns, so ``set`` and
+    #: ``set_many`` may hand it a ``bytearray`` as given instead of a copy as ``bytes`` (the
+    #: chunk engine assembles big values in reused buffers; a store that keeps values, as
+    #: MemoryStore does, must get an immutable copy)
+    sends_buffers: bool = False
 
     def __init__(
         self,
@@ -567,12 +572,19 @@ class Store(abc.ABC):
         """Store ``value`` under ``key`` (replacing any previous value)."""
         validate_key(key)
         self._check_writable(key)
-        data = to_bytes(key, value)
+        data = self._value(key, value)
         await self._call("set", key, lambda: self._set(key, data))
+
+    def _value(self, key: str, value: BytesLike) -> bytes:
+        """What ``_set`` gets: ``bytes``, or a ``bytearray`` as given where :attr:`sends_buffers`
+        (the caller must then leave it unchanged until ``set`` returns)."""
+        if self.sends_buffers and type(value) is bytearray:
+            return value  # type: ignore[return-value]  # sent as it is, never kept
+        return to_bytes(key, value)
 
     async def set_many(self, items: Mapping[str, BytesLike]) -> None:
         """Store every ``key: value`` pair (native batch where the backend has one)."""
-        data = {validate_key(k): to_bytes(k, v) for k, v in items.items()}
+        data = {validate_key(k): self._value(k, v) for k, v in items.items()}
         if not data:
             return
         self._check_writable(next(iter(data)))

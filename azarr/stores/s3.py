@@ -165,6 +165,8 @@ class S3Store(Store):
         # point ARNs, S3 Express), leave every request to aiobotocore.
         self._fast = (fast_path and lean_supports(self.config_kwargs.get("proxies"))
                       and not bucket.startswith("arn:") and not bucket.endswith("--x-s3"))
+        # the lean client sends a value from the buffer it is given and keeps nothing of it
+        self.sends_buffers = self._fast
         self._learned_region: str | None = None  # from an x-amz-bucket-region redirect
         self._retired: list[Any] = []
         self.part_size = int(part_size) if part_size else None
