@@ -497,6 +497,19 @@ async def test_a_bytearray_is_sent_as_given_only_where_nothing_is_kept(s3_endpoi
     finally:
         await s3.close()
 
+    class Recording(S3Store):  # overrides _set, so it may keep what it is given
+        async def _set(self, key: str, value: bytes) -> None:
+            assert type(value) is bytes
+            await super()._set(key, value)
+
+    recording = Recording(s3_bucket, "buffers", endpoint_url=s3_endpoint, **S3_CREDENTIALS)
+    try:
+        assert not recording.sends_buffers
+        await recording.set("four", bytearray(b"xyz"))
+        assert await recording.get("four") == b"xyz"
+    finally:
+        await recording.close()
+
 
 def test_sharded_writes_from_reused_buffers_keep_every_shard(any_store: Store) -> None:
     """Whole shards are assembled in pooled buffers for stores that send them: writes one after

@@ -357,13 +357,13 @@ class ShardingCodec(ArrayBytesCodec):
         pieces = [index, *parts] if self.index_location == "start" else [*parts, index]
         if alloc is None:
             return b"".join(pieces), index, table  # type: ignore[arg-type]  # every Buffer exports the buffer protocol
-        shard = alloc(sum(_nbytes(piece) for piece in pieces))
+        sources = [memoryview(piece).cast("B") for piece in pieces]  # type: ignore[arg-type]
+        shard = alloc(sum(len(src) for src in sources))
         view = memoryview(shard)
         at = 0
-        for piece in pieces:
-            n = _nbytes(piece)
-            view[at : at + n] = memoryview(piece).cast("B")  # type: ignore[arg-type]
-            at += n
+        for src in sources:
+            view[at : at + len(src)] = src
+            at += len(src)
         view.release()  # the caller gets the buffer with no view of it left behind
         return shard, index, table
 

@@ -138,11 +138,6 @@ class Store(abc.ABC):
     sync_reads: ClassVar[bool] = False
     #: with ``sync_reads``: a read may block (a file system), so never on the event loop
     sync_reads_block: ClassVar[bool] = False
-    #: ``_set`` only sends a value and keeps no reference to it once it returns, so ``set`` and
-    #: ``set_many`` may hand it a ``bytearray`` as given instead of a copy as ``bytes`` (the
-    #: chunk engine assembles big values in reused buffers; a store that keeps values, as
-    #: MemoryStore does, must get an immutable copy)
-    sends_buffers: bool = False
 
     def __init__(
         self,
@@ -574,6 +569,14 @@ class Store(abc.ABC):
         self._check_writable(key)
         data = self._value(key, value)
         await self._call("set", key, lambda: self._set(key, data))
+
+    @property
+    def sends_buffers(self) -> bool:
+        """Whether ``_set`` only sends a value and keeps no reference to it once it returns, so
+        ``set`` and ``set_many`` may hand it a ``bytearray`` as given instead of a copy as
+        ``bytes`` (the chunk engine assembles big values in reused buffers). False here: a
+        store that keeps values, as MemoryStore does, must get an immutable copy."""
+        return False
 
     def _value(self, key: str, value: BytesLike) -> bytes:
         """What ``_set`` gets: ``bytes``, or a ``bytearray`` as given where :attr:`sends_buffers`

@@ -165,14 +165,18 @@ class S3Store(Store):
         # point ARNs, S3 Express), leave every request to aiobotocore.
         self._fast = (fast_path and lean_supports(self.config_kwargs.get("proxies"))
                       and not bucket.startswith("arn:") and not bucket.endswith("--x-s3"))
-        # the lean client sends a value from the buffer it is given and keeps nothing of it
-        self.sends_buffers = self._fast
         self._learned_region: str | None = None  # from an x-amz-bucket-region redirect
         self._retired: list[Any] = []
         self.part_size = int(part_size) if part_size else None
         self._fast_clients: PerLoop[Any] = PerLoop()
         self._creds: PerLoop[Any] = PerLoop()  # botocore's (refreshable) credentials, per loop
         self._static_creds = Credentials(key, secret, token) if key and secret and not anon else None
+
+    @property
+    def sends_buffers(self) -> bool:
+        """The lean path sends a value from the buffer it is given and keeps nothing of it; a
+        subclass that overrides ``_set`` (to record or wrap writes) may keep values: it gets bytes."""
+        return self._fast and type(self)._set is S3Store._set
 
     @classmethod
     def default_concurrency(cls) -> int:
