@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from azarr import aio
-from azarr.codecs import ZstdCodec
+from azarr.codecs import ZstdCodec, compression
 from azarr.codecs.abc import ChunkSpec
 from azarr.codecs.bytes import BytesCodec
 from azarr.codecs.checksum import Crc32cCodec
@@ -173,3 +173,68 @@ async def test_a_corrupt_inner_chunk_in_a_whole_shard_read_names_the_shard_and_c
     b = await aio.open_array(store, "r")
     with pytest.raises(CodecError, match=r"c/0/1.*inner chunk \(1, 1\)"):
         await b.getitem(...)
+
+
+@pytest.mark.parametrize("nbytes", [1, 100, 16384, 128 << 10])
+@pytest.mark.parametrize("level", [0, 1, 7, -3])
+@pytest.mark.parametrize("checksum", [False, True])
+def test_zstd_batches_are_frame_by_frame(monkeypatch: pytest.MonkeyPatch, nbytes: int, level: int,
+                                         checksum: bool) -> None:
+    """Many small frames per library call: the same frames as one call each (and so as
+    numcodecs'), decoded into the same rows, across several calls when the batch is big."""
+    if not compression._zstd_batches():
+        pytest.skip("python-zstandard's backend here has no batch functions")
+    monkeypatch.setattr(compression, "_ZSTD_BATCH_BYTES", 3 * nbytes)  # 7 frames: three calls
+    rng = np.random.default_rng(nbytes)
+    rows = np.round(rng.standard_normal(7 * nbytes) * 3).astype("i1").view("u1").reshape(7, nbytes)
+    frames = compression.zstd_encode_batch(rows, level, checksum)
+    assert frames is not None
+    single = [bytes(zstd_encode(row.tobytes(), level, checksum)) for row in rows]
+    assert [bytes(f) for f in frames] == single
+    assert single == [numcodecs.zstd.compress(row.tobytes(), level, checksum) for row in rows]
+    out = np.zeros_like(rows)
+    assert compression.zstd_decode_batch_into(frames, out)
+    np.testing.assert_array_equal(out, rows)
+    assert compression.zstd_decode_batch_into(single, out)  # bytes, too
+
+
+def test_zstd_batches_refuse_what_they_cannot_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not compression._zstd_batches():
+        pytest.skip("python-zstandard's backend here has no batch functions")
+    big = np.zeros((2, (128 << 10) + 1), dtype="u1")  # beyond the sizes whose frames are numcodecs'
+    assert compression.zstd_encode_batch(big, 1, False) is None
+    assert not compression.zstd_decode_batch_into([b"", b""], big)
+    assert compression.zstd_encode_batch(big[:1, :10], 1, False) is None  # one chunk: no batch
+    rows = np.arange(40, dtype="u1").reshape(4, 10)
+    frames = [bytes(f) for f in compression.zstd_encode_batch(rows, 1, False) or []]
+    longer = bytes(zstd_encode(np.arange(11, dtype="u1").tobytes(), 1, False))
+    shorter = bytes(zstd_encode(np.arange(9, dtype="u1").tobytes(), 1, False))
+    for bad in (longer, shorter, b"not zstd", frames[0][:-2]):
+        out = np.zeros_like(rows)
+        with pytest.raises(CodecError, match="zstd"):
+            compression.zstd_decode_batch_into([frames[0], bad, frames[2], frames[3]], out)
+
+
+def test_pipeline_batches_use_one_call_per_batch_and_fall_back_without_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    pipeline = CodecPipeline(CHAINS["bytes+zstd"](), ChunkSpec((8, 6), np.dtype("f4"), 0, "C"))
+    chunks = _stack(6)
+    seen: list[str] = []
+    real_decode, real_encode = compression.zstd_decode_batch_into, compression.zstd_encode_batch
+    monkeypatch.setattr(compression, "zstd_decode_batch_into", lambda *a: seen.append("decode") or real_decode(*a))
+    monkeypatch.setattr(compression, "zstd_encode_batch", lambda *a: seen.append("encode") or real_encode(*a))
+    frames = pipeline.encode_batch(chunks)
+    out = np.empty_like(chunks)
+    pipeline.decode_batch(frames, out)
+    np.testing.assert_array_equal(out, chunks)
+    assert seen == ["encode", "decode"]
+    compression._zstd_batches.cache_clear()
+    monkeypatch.setattr("zstandard.backend_features", frozenset(), raising=False)  # e.g. the cffi backend
+    try:
+        again = pipeline.encode_batch(chunks)
+        assert [bytes(memoryview(f).cast("B")) for f in again] == [bytes(memoryview(f).cast("B")) for f in frames]
+        out[:] = 0
+        pipeline.decode_batch(again, out)
+        np.testing.assert_array_equal(out, chunks)
+    finally:
+        monkeypatch.undo()
+        compression._zstd_batches.cache_clear()

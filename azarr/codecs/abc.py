@@ -12,7 +12,7 @@ when it is built, not per chunk.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Self
 
@@ -160,6 +160,23 @@ class BytesBytesCodec(Codec):
         when it does not (the caller then uses :meth:`decode`, which reports what is wrong).
         """
         return False
+
+    def decode_batch_into(self, frames: Sequence[Buffer], spec: ChunkSpec, rows: np.ndarray) -> bool:
+        """Undo :meth:`encode` for many chunks in one call: ``frames[i]`` into ``rows[i]``
+        (``rows``: C-contiguous uint8, one row per frame, each the exact decoded size).
+
+        For codecs whose per-call cost (or GIL hand-over) matters against small chunks, e.g.
+        a shard's inner chunks. Returns False, having written nothing, when this codec or
+        these frames do not allow it (the caller then decodes chunk by chunk); raises
+        :class:`~azarr.errors.CodecError` when any frame is bad, without saying which (the
+        caller finds that chunk by chunk).
+        """
+        return False
+
+    def encode_batch(self, rows: np.ndarray, spec: ChunkSpec) -> list[Buffer] | None:
+        """:meth:`encode` of each row of ``rows`` (C-contiguous uint8, one chunk's bytes per
+        row) in one call: the same bytes per chunk, or None when this codec has no batch path."""
+        return None
 
 
 __all__ = ["ArrayArrayCodec", "ArrayBytesCodec", "Buffer", "BytesBytesCodec", "ChunkSpec", "Codec"]

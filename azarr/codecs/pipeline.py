@@ -192,6 +192,8 @@ class CodecPipeline:
         ab_spec, bb = self._ab_spec, self.bytes_bytes
         first = bb[0] if bb and bb[0].decodes_into else None
         rest = tuple(zip(reversed(bb[1:] if first else bb), reversed(self._bb_max[1:] if first else self._bb_max)))
+        if first is not None and not rest and first.decode_batch_into(frames, ab_spec, rows):
+            return
         for i, data in enumerate(frames):
             for bb_codec, max_size in rest:
                 data = bb_codec.decode(data, ab_spec, max_size)
@@ -213,6 +215,10 @@ class CodecPipeline:
             return [self.encode(c) for c in chunks]
         rows = np.ascontiguousarray(chunks).reshape(len(chunks), -1).view(np.uint8)
         ab_spec, bb = self._ab_spec, self.bytes_bytes
+        if len(bb) == 1:
+            batch = bb[0].encode_batch(rows, ab_spec)
+            if batch is not None:
+                return batch
         encoded: list[Buffer] = []
         for row in rows:
             data: Buffer = row
