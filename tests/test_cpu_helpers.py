@@ -41,6 +41,43 @@ def test_prefault_maps_a_new_array() -> None:
     assert faults < 16 << 20 >> 12 >> 4  # far fewer than one per page (4096 pages)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise is Linux's")
+@pytest.mark.parametrize("slow", [False, True])
+def test_prefault_maps_in_small_pages_after_a_slow_first_piece(monkeypatch: pytest.MonkeyPatch, slow: bool) -> None:
+    """When mapping the first piece costs more CPU than 4 KiB pages would (huge pages the
+    hypervisor must back anew), the rest is mapped in 4 KiB pages and then marked for huge
+    pages again; otherwise the advice is never touched."""
+    real = cpu._libc_madvise()
+    if not real:
+        pytest.skip("no libc madvise here")
+    calls: list[tuple[int, int, int]] = []
+
+    def recording(start: int, length: int, advice: int) -> int:
+        calls.append((start, length, advice))
+        return int(real(start, length, advice))
+
+    _drain_prefaulter()
+    monkeypatch.setattr(cpu, "_madvise", recording)
+    monkeypatch.setattr(cpu, "_SLOW_MAPPING", 0.0 if slow else float("inf"))
+    arr = np.empty(3 * cpu._PREFAULT_PIECE, dtype="u1")
+    arr[:] = 7
+    cpu.prefault(arr)
+    arr[::4096] = 9  # decoders may write meanwhile
+    _drain_prefaulter()
+    assert (arr[::4096] == 9).all() and (arr[1::4096] == 7).all()
+    advice = [a for _, _, a in calls]
+    populated = sum(n for _, n, a in calls if a == cpu._MADV_POPULATE_WRITE)
+    assert populated >= arr.nbytes - 2 * 4096  # every whole page of it
+    if slow:
+        assert advice[0] == cpu._MADV_POPULATE_WRITE and advice[1] == cpu._MADV_NOHUGEPAGE
+        assert advice[-1] == cpu._MADV_HUGEPAGE and advice.count(cpu._MADV_NOHUGEPAGE) == 1
+        first, rest, back = calls[0], calls[1], calls[-1]
+        assert rest[0] == first[0] + first[1] and rest[0] + rest[1] == back[0] + back[1]
+        assert back[0] == first[0]  # the whole range is marked as numpy left it
+    else:
+        assert set(advice) == {cpu._MADV_POPULATE_WRITE}
+
+
 def test_prefault_skips_small_and_object_arrays() -> None:
     cpu.prefault(np.empty(10, dtype="f8"))
     cpu.prefault(np.empty(1 << 20, dtype=object))  # no error, nothing to map

@@ -10,6 +10,7 @@ import mmap
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -86,7 +87,11 @@ def scratch(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
 #: outputs at least this big are mapped ahead (smaller ones fault in a few pages as they fill)
 PREFAULT_MIN = 1 << 20
 _PREFAULT_PIECE = 8 << 20
+_MADV_HUGEPAGE = 14
+_MADV_NOHUGEPAGE = 15
 _MADV_POPULATE_WRITE = 23  # Linux 5.14+: map pages writable without touching their contents
+#: CPU seconds per byte above which mapping in huge pages costs more than in 4 KiB pages (1 ms per MiB)
+_SLOW_MAPPING = 1e-3 / (1 << 20)
 
 _PREFAULTER: ThreadPoolExecutor | None = None
 _madvise: Any = None  # libc's madvise, once found; False where there is none
@@ -115,6 +120,30 @@ def _populate(arr: np.ndarray, start: int, length: int) -> None:
         _madvise = False  # EINVAL: a kernel without MADV_POPULATE_WRITE; stop asking
 
 
+def _map(arr: np.ndarray, start: int, end: int) -> None:
+    """Map the pages from ``start`` to ``end`` (inside ``arr``) piece by piece (the prefault thread).
+
+    numpy asks for huge pages for big arrays. Where the hypervisor takes back the memory of
+    free huge pages (virtio free page reporting: every free 2 MiB block, a second or two
+    after it was freed), mapping a huge page means the host must back and clear it first:
+    several times the cost of 4 KiB pages, more than a read's latency hides. When the first
+    piece shows that cost, the rest is mapped in 4 KiB pages, then marked as numpy left it,
+    so the kernel may still merge those pages into huge ones later.
+    """
+    small = False
+    lo = start
+    while lo < end:
+        length = min(_PREFAULT_PIECE, end - lo)
+        spent = time.thread_time()
+        _populate(arr, lo, length)
+        lo += length
+        if not small and lo < end and time.thread_time() - spent > length * _SLOW_MAPPING:
+            fn = _libc_madvise()
+            small = bool(fn) and fn(lo, end - lo, _MADV_NOHUGEPAGE) == 0
+    if small:
+        _libc_madvise()(start, end - start, _MADV_HUGEPAGE)
+
+
 def prefault(arr: np.ndarray) -> None:
     """Have the pages of a new, still unwritten output mapped by a background thread.
 
@@ -124,7 +153,8 @@ def prefault(arr: np.ndarray) -> None:
     last response, where the read waits for them. Started as the first requests go out,
     the mapping runs while the read waits for the network. ``MADV_POPULATE_WRITE`` never
     changes the contents, so decoders may write the same pages meanwhile. Linux only; a
-    no-op elsewhere, for small arrays, and for object arrays.
+    no-op elsewhere, for small arrays, and for object arrays. See :func:`_map` for when
+    the pages are 4 KiB ones.
     """
     if arr.nbytes < PREFAULT_MIN or arr.dtype.hasobject or not _libc_madvise():
         return
@@ -135,8 +165,8 @@ def prefault(arr: np.ndarray) -> None:
     base = arr.__array_interface__["data"][0]
     start = -(-base // page) * page
     end = (base + arr.nbytes) // page * page
-    for lo in range(start, end, _PREFAULT_PIECE):
-        _PREFAULTER.submit(_populate, arr, lo, min(_PREFAULT_PIECE, end - lo))
+    if end > start:
+        _PREFAULTER.submit(_map, arr, start, end)
 
 
 def _reset_prefaulter_after_fork() -> None:
