@@ -287,24 +287,24 @@ class ShardingCodec(ArrayBytesCodec):
         # shard it was read from (megabytes) alive
         table = np.array(table, dtype=np.uint64).reshape(-1, 2)
         offsets, lengths = table[:, 0], table[:, 1]
-        empty_off, empty_len = offsets == MAX_UINT64, lengths == MAX_UINT64
-        if np.any(empty_off != empty_len):
-            bad = int(np.flatnonzero(empty_off != empty_len)[0])
+        empty = offsets == MAX_UINT64
+        # whole-array checks, no masked copies: an index is checked on every cold shard read
+        half = empty != (lengths == MAX_UINT64)
+        if half.any():
+            bad = int(np.flatnonzero(half)[0])
             raise CodecError(
                 f"shard index entry {bad} is half empty: offset {offsets[bad]}, nbytes {lengths[bad]}"
             )
-        stored = ~empty_off
-        if np.any(stored):
-            limit = np.uint64((1 << 63) - 1 if shard_nbytes is None else shard_nbytes)
-            off, n = offsets[stored], lengths[stored]
-            past = (off > limit) | (n > limit - np.minimum(off, limit))  # end > limit, without wrapping
-            if np.any(past):
-                i = int(np.flatnonzero(past)[0])
-                what = f"the {int(limit)}-byte shard" if shard_nbytes is not None else "any object"
-                raise CodecError(
-                    f"shard index is corrupt: an inner chunk at offset {int(off[i])} with {int(n[i])} bytes "
-                    f"lies past the end of {what}"
-                )
+        limit = np.uint64((1 << 63) - 1 if shard_nbytes is None else shard_nbytes)
+        within = np.minimum(offsets, limit)
+        past = ~empty & ((offsets > limit) | (lengths > limit - within))  # end > limit, without wrapping
+        if past.any():
+            i = int(np.flatnonzero(past)[0])
+            what = f"the {int(limit)}-byte shard" if shard_nbytes is not None else "any object"
+            raise CodecError(
+                f"shard index is corrupt: an inner chunk at offset {int(offsets[i])} with {int(lengths[i])} bytes "
+                f"lies past the end of {what}"
+            )
         return table
 
     def encode_index(self, table: np.ndarray) -> bytes:
