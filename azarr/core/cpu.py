@@ -140,8 +140,9 @@ def _map(arr: np.ndarray, start: int, end: int) -> None:
         if not small and lo < end and time.thread_time() - spent > length * _SLOW_MAPPING:
             fn = _libc_madvise()
             small = bool(fn) and fn(lo, end - lo, _MADV_NOHUGEPAGE) == 0
-    if small:
-        _libc_madvise()(start, end - start, _MADV_HUGEPAGE)
+    fn = _libc_madvise()
+    if small and fn:
+        fn(start, end - start, _MADV_HUGEPAGE)
 
 
 def prefault(arr: np.ndarray) -> None:
