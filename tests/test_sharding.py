@@ -65,6 +65,35 @@ def test_morton_order_is_zarr_pythons(shape: tuple[int, ...]) -> None:
     np.testing.assert_array_equal(morton_order(shape), flat)
 
 
+def test_decode_index_accepts_good_tables_and_names_bad_entries() -> None:
+    """Every kind of index: all stored, some or all empty, and the entries that must be refused
+    (half empty, past the shard's end, past any object's end), whichever check path they take."""
+    spec = ChunkSpec((4, 6), np.dtype("<i4"), np.int32(0))
+    codec = CodecPipeline([ShardingCodec(chunk_shape=(2, 3))], spec).array_bytes
+    assert isinstance(codec, ShardingCodec)
+
+    def encoded(rows: list[tuple[int, int]]) -> bytes:
+        return codec.encode_index(np.array(rows, dtype=np.uint64))
+
+    empty = (int(MAX_UINT64), int(MAX_UINT64))
+    for rows in ([(0, 10), (10, 5), (15, 1), (16, 84)], [(0, 10), empty, (10, 90), empty], [empty] * 4,
+                 [(0, 0), (0, 100), (100, 0), (50, 50)]):
+        table = codec.decode_index(encoded(rows), 100)
+        assert [tuple(map(int, r)) for r in table] == rows
+    bad = {
+        "half empty": [(0, 10), (int(MAX_UINT64), 5), (10, 5), (15, 5)],
+        "past the end of the 100-byte shard": [(0, 10), (95, 6), (10, 5), (15, 5)],
+        "at offset 101": [(0, 10), (101, 0), empty, (15, 5)],
+    }
+    for what, rows in bad.items():
+        with pytest.raises(CodecError, match=what):
+            codec.decode_index(encoded(rows), 100)
+    huge = [(0, 10), (1 << 63, 1), (10, 5), (15, 5)]
+    with pytest.raises(CodecError, match="past the end of any object"):
+        codec.decode_index(encoded(huge))
+    assert [tuple(map(int, r)) for r in codec.decode_index(encoded(huge[:1] * 4))] == huge[:1] * 4
+
+
 def test_codec_round_trip_skips_fill_chunks() -> None:
     codec = ShardingCodec(chunk_shape=(2, 3), codecs=[ac.BytesCodec(), ac.ZstdCodec(level=1)], index_location="start")
     spec = ChunkSpec((4, 6), np.dtype("<i4"), np.int32(-1))

@@ -287,6 +287,11 @@ class ShardingCodec(ArrayBytesCodec):
         # shard it was read from (megabytes) alive
         table = np.array(table, dtype=np.uint64).reshape(-1, 2)
         offsets, lengths = table[:, 0], table[:, 1]
+        limit_int = (1 << 63) - 1 if shard_nbytes is None else shard_nbytes
+        # the common case first, in three array operations: every entry stored and inside the shard
+        # (no sum can wrap: both terms are at most limit < 2**63)
+        if table.size and int(table.max()) <= limit_int and int((offsets + lengths).max()) <= limit_int:
+            return table
         empty = offsets == MAX_UINT64
         # whole-array checks, no masked copies: an index is checked on every cold shard read
         half = empty != (lengths == MAX_UINT64)
@@ -295,7 +300,7 @@ class ShardingCodec(ArrayBytesCodec):
             raise CodecError(
                 f"shard index entry {bad} is half empty: offset {offsets[bad]}, nbytes {lengths[bad]}"
             )
-        limit = np.uint64((1 << 63) - 1 if shard_nbytes is None else shard_nbytes)
+        limit = np.uint64(limit_int)
         within = np.minimum(offsets, limit)
         past = ~empty & ((offsets > limit) | (lengths > limit - within))  # end > limit, without wrapping
         if past.any():
