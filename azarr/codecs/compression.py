@@ -180,7 +180,7 @@ def zstd_decode_batch_into(frames: Sequence[Buffer], rows: np.ndarray) -> bool:
     sizes = np.full(min(count, per_call), size, dtype=np.uint64)  # native byte order, as the call wants
     at = 0
     for lo in range(0, count, per_call):
-        part = [_readable(frame) for frame in frames[lo : lo + per_call]]
+        part = list(frames[lo : lo + per_call])  # any contiguous buffer: the call reads it as bytes
         try:
             got = decompressor.multi_decompress_to_buffer(part, decompressed_sizes=sizes[: len(part)], threads=0)
         except (zstandard.ZstdError, ValueError, TypeError) as exc:
